@@ -1,0 +1,1 @@
+"""posefinder.resources: data files (tag rulebook, icons, default settings) read through importlib.resources."""
