@@ -1,0 +1,66 @@
+"""The estimator chain of DESIGN.md: the first available estimator answers, in registry order.
+
+Order: installed paper models (feature-matching, then feature-concatenation), then torchvision's COCO
+Keypoint R-CNN, else none, with a message that says how to get a model. Each entry of ESTIMATORS is a
+name, an availability check and a loader; `posefinder models list` shows them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from posefinder.models.errors import ModelError
+from posefinder.models.estimators.base import Availability, Estimator
+
+#: Said when no estimator can run, by the CLI and the app alike.
+NO_MODEL_MESSAGE = (
+    "no pose model is available: install one with `posefinder models install MODEL.safetensors` "
+    "(train it with `posefinder-train pose`), or allow torchvision to download Keypoint R-CNN weights "
+    "once with `posefinder models fetch keypoint-rcnn`"
+)
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    name: str
+    check: Callable[[], Availability]  # cheap: no weights loaded, nothing downloaded
+    load: Callable[..., Estimator]  # load(device="cpu") -> Estimator; ModelError when it cannot
+
+
+#: The chain, in order of preference. Estimator modules append their entries through register().
+ESTIMATORS: list[ChainEntry] = []
+
+
+def register(entry: ChainEntry) -> None:
+    if any(e.name == entry.name for e in ESTIMATORS):
+        raise ValueError(f"estimator {entry.name!r} is registered twice")
+    ESTIMATORS.append(entry)
+
+
+def _ensure_registered() -> None:
+    """Import the modules that register estimators (lazily: they may import torch)."""
+    from posefinder.models.estimators import registry  # noqa: F401  (registers on import)
+
+
+def describe_chain() -> list[Availability]:
+    """Every estimator of the chain, in order, with whether it can run here and why not."""
+    _ensure_registered()
+    return [e.check() for e in ESTIMATORS]
+
+
+def select_estimator(name: str | None = None, device: str = "cpu") -> Estimator:
+    """The named estimator, or the first available one; ModelError with the reason when none can run."""
+    _ensure_registered()
+    if name is not None:
+        for e in ESTIMATORS:
+            if e.name == name:
+                avail = e.check()
+                if not avail.available:
+                    raise ModelError(f"{name} is not available: {avail.reason}. {avail.how_to_fix}".strip())
+                return e.load(device=device)
+        raise ModelError(f"unknown model {name!r}; `posefinder models list` shows the available ones")
+    for e in ESTIMATORS:
+        if e.check().available:
+            return e.load(device=device)
+    raise ModelError(NO_MODEL_MESSAGE)

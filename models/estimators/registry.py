@@ -1,0 +1,1 @@
+"""Registers the estimators of the chain, in order of preference (see chain.py)."""
