@@ -14,7 +14,11 @@ from posefinder import __version__
 from posefinder.models.errors import PoseFinderError
 
 #: subcommand -> module under posefinder.app.commands (see its __init__ for the contract).
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "import": "import_poses",
+    "index": "index",
+    "search": "search",
+}
 
 #: What `posefinder` with no subcommand runs.
 DEFAULT_COMMAND = "gui"

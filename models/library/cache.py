@@ -1,0 +1,192 @@
+"""descriptors.npy: the derived descriptor cache of a library, built from SQLite, stored beside it, mmapped.
+
+Files: `descriptors.npy` (N x 300 float32, the paper's descriptors, mmapped for search) and
+`descriptors.index.npz` (pose/image/folder ids, presence patterns, normalised coordinates, norms, torso up
+vectors, the SQLite generation they were built from, and the identity (inode, size, mtime) of the
+descriptors.npy they belong to). Both are written to temporary names and renamed, the npz last; a cache
+whose generation differs from SQLite's, or whose files do not match, is stale and is rebuilt. Readers that
+cannot write keep the rebuilt cache in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from posefinder.models import skeleton
+from posefinder.models.descriptor import MIN_QUERY_JOINTS, PAIRS
+from posefinder.models.library.search import DescriptorIndex
+
+DESCRIPTORS_FILE = "descriptors.npy"
+INDEX_FILE = "descriptors.index.npz"
+CACHE_FORMAT = 1
+_CHUNK = 65536
+K = skeleton.NUM_KEYPOINTS
+_SH = [skeleton.INDEX["left_shoulder"], skeleton.INDEX["right_shoulder"]]
+_HP = [skeleton.INDEX["left_hip"], skeleton.INDEX["right_hip"]]
+
+
+def _torso_up_many(xy: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(N, 2) unit torso up vectors (hip centre -> shoulder centre), nan where undefined."""
+    def centre(idx):
+        w = present[:, idx].astype(np.float64)
+        n = w.sum(axis=1)
+        c = (xy[:, idx, :] * w[:, :, None]).sum(axis=1) / np.maximum(n, 1)[:, None]
+        return c, n > 0
+
+    sh, has_sh = centre(_SH)
+    hp, has_hp = centre(_HP)
+    v = sh - hp
+    norm = np.hypot(v[:, 0], v[:, 1])
+    ok = has_sh & has_hp & (norm > 1e-12)
+    out = np.full((len(xy), 2), np.nan, dtype=np.float32)
+    out[ok] = (v[ok] / norm[ok, None]).astype(np.float32)
+    return out
+
+
+def build_index(
+    pose_ids: np.ndarray,
+    image_ids: np.ndarray,
+    folder_ids: np.ndarray,
+    keypoints: np.ndarray,
+    generation: int = -1,
+) -> DescriptorIndex:
+    """The DescriptorIndex of poses given as (N, 25, 3) keypoints [x, y, v]; poses with fewer than 3 present
+    keypoints or no extent are left out (nothing can be compared with them)."""
+    keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, K, 3)
+    present = keypoints[:, :, 2] > 0
+    xy = keypoints[:, :, :2]
+    big = np.where(present[:, :, None], xy, np.inf)
+    lo = big.min(axis=1)
+    hi = np.where(present[:, :, None], xy, -np.inf).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        scale = np.nan_to_num(hi - lo, nan=0.0, posinf=0.0, neginf=0.0).max(axis=1)
+    count = present.sum(axis=1)
+    keep = (count >= MIN_QUERY_JOINTS) & (scale > 0)
+    keypoints, present, xy, scale, count = keypoints[keep], present[keep], xy[keep], scale[keep], count[keep]
+    pose_ids = np.asarray(pose_ids, dtype=np.int64)[keep]
+    image_ids = np.asarray(image_ids, dtype=np.int64)[keep]
+    folder_ids = np.asarray(folder_ids, dtype=np.int64)[keep]
+
+    # sort rows by presence pattern, then pose id
+    bits = (present.astype(np.int64) << np.arange(K, dtype=np.int64)).sum(axis=1)
+    order = np.lexsort((pose_ids, bits))
+    keypoints, present, xy, scale, count = keypoints[order], present[order], xy[order], scale[order], count[order]
+    pose_ids, image_ids, folder_ids, bits = pose_ids[order], image_ids[order], folder_ids[order], bits[order]
+    uniq, starts = np.unique(bits, return_index=True)
+    patterns = ((uniq[:, None] >> np.arange(K, dtype=np.int64)) & 1).astype(bool)
+    starts = np.append(starts, len(bits)).astype(np.int64)
+
+    n = len(pose_ids)
+    centroid = (xy * present[:, :, None]).sum(axis=1) / np.maximum(count, 1)[:, None]
+    coords64 = np.where(present[:, :, None], (xy - centroid[:, None, :]) / np.where(scale > 0, scale, 1)[:, None, None], 0.0)
+    desc = np.empty((n, len(PAIRS)), dtype=np.float32)
+    norms2 = np.empty(n, dtype=np.float64)
+    for a in range(0, n, _CHUNK):
+        c = coords64[a : a + _CHUNK]
+        p = present[a : a + _CHUNK]
+        diff = c[:, PAIRS[:, 0], :] - c[:, PAIRS[:, 1], :]
+        d = np.sqrt((diff**2).sum(axis=-1))
+        d = np.where(p[:, PAIRS[:, 0]] & p[:, PAIRS[:, 1]], d, 0.0).astype(np.float32)
+        desc[a : a + _CHUNK] = d
+        d64 = d.astype(np.float64)
+        norms2[a : a + _CHUNK] = np.einsum("ij,ij->i", d64, d64)
+    return DescriptorIndex(
+        descriptors=desc,
+        coords=coords64.astype(np.float32),
+        norms2=norms2,
+        up=_torso_up_many(xy, present),
+        patterns=patterns,
+        starts=starts,
+        pose_ids=pose_ids,
+        image_ids=image_ids,
+        folder_ids=folder_ids,
+        generation=int(generation),
+    )
+
+
+def _identity(path: Path) -> np.ndarray:
+    st = path.stat()
+    return np.array([st.st_ino, st.st_size, st.st_mtime_ns], dtype=np.int64)
+
+
+def save_index(index: DescriptorIndex, folder: Path) -> None:
+    """Write the cache files into the library folder atomically (descriptors first, the npz last)."""
+    folder = Path(folder)
+    token = uuid.uuid4().hex[:8]
+    tmp_desc = folder / f".{DESCRIPTORS_FILE}.{token}.tmp"
+    tmp_index = folder / f".{INDEX_FILE}.{token}.tmp"
+    try:
+        with open(tmp_desc, "wb") as f:
+            np.save(f, np.ascontiguousarray(index.descriptors, dtype=np.float32))
+            f.flush()
+            os.fsync(f.fileno())
+        ident = _identity(tmp_desc)  # rename keeps inode, size and mtime
+        with open(tmp_index, "wb") as f:
+            np.savez(
+                f,
+                format=np.int64(CACHE_FORMAT),
+                generation=np.int64(index.generation),
+                descriptors_identity=ident,
+                coords=index.coords,
+                norms2=index.norms2,
+                up=index.up,
+                patterns=index.patterns,
+                starts=index.starts,
+                pose_ids=index.pose_ids,
+                image_ids=index.image_ids,
+                folder_ids=index.folder_ids,
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_desc, folder / DESCRIPTORS_FILE)
+        os.replace(tmp_index, folder / INDEX_FILE)
+    finally:
+        for t in (tmp_desc, tmp_index):
+            try:
+                t.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
+    """The cache of the library folder if it is present, readable and built from `generation`; else None."""
+    folder = Path(folder)
+    desc_path, index_path = folder / DESCRIPTORS_FILE, folder / INDEX_FILE
+    try:
+        with np.load(index_path, allow_pickle=False) as z:
+            if int(z["format"]) != CACHE_FORMAT or int(z["generation"]) != int(generation):
+                return None
+            ident = z["descriptors_identity"]
+            arrays = {
+                name: z[name]
+                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids")
+            }
+        if not np.array_equal(_identity(desc_path), ident):
+            return None
+        desc = np.load(desc_path, mmap_mode="r", allow_pickle=False)
+        if not np.array_equal(_identity(desc_path), ident):
+            return None
+    except (OSError, ValueError, KeyError, EOFError, TypeError):
+        return None
+    n = len(arrays["pose_ids"])
+    if (
+        desc.dtype != np.float32
+        or desc.shape != (n, len(PAIRS))
+        or arrays["coords"].shape != (n, K, 2)
+        or arrays["patterns"].shape[1:] != (K,)
+        or int(arrays["starts"][-1]) != n
+    ):
+        return None
+    return DescriptorIndex(descriptors=desc, generation=int(generation), **arrays)
+
+
+def remove_cache(folder: Path) -> None:
+    for name in (DESCRIPTORS_FILE, INDEX_FILE):
+        try:
+            (Path(folder) / name).unlink()
+        except FileNotFoundError:
+            pass

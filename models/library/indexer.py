@@ -1,0 +1,382 @@
+"""Incremental indexing of image folders: scan, skip unchanged, recognise moves, estimate, commit in batches, prune.
+
+One run:
+1. scan each folder for image files (imageio.IMAGE_SUFFIXES; hidden files and folders and the library's
+   own folder are skipped). A folder that is not there is reported and nothing of it is pruned.
+2. a file with the path, size and modification time of a recorded image is unchanged and skipped (a bad
+   image too, until it changes; an image recorded while no pose model was available is estimated now if
+   one is). Other files are hashed (blake2b of the content): a new path whose content is that of a
+   recorded image whose file is gone is a move (poses kept); a changed file with the same content only
+   has its facts updated.
+3. the rest runs through the runner, `batch_size` images at a time, each batch committed in one
+   transaction: an interruption (even SIGKILL) loses at most the current batch, and the next run picks up
+   where it stopped, without duplicates (image paths are unique).
+4. after every batch went through, images whose files are gone are pruned (a cancelled run prunes nothing).
+
+A pose edited by hand is never replaced: an image holding one is not re-estimated.
+
+runner(paths) -> iterator of (path, result) or (path, result, image): result is a list of Poses, None when
+no estimator ran (the image is recorded as waiting for a pose model), or a PoseFinderError (the image is
+recorded as bad, with the reason). image, when given, is the decoded (H, W, 3) uint8 array, used for the
+thumbnail and the size. The default runner decodes with imageio.load_image and estimates with the chain's
+first available estimator; when none is available it records the images and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from posefinder.models.errors import ImageError, LibraryError, ModelError, PoseFinderError
+from posefinder.models.library import database as db
+from posefinder.models.library.records import IndexReport
+from posefinder.models.library.thumbs import content_hash, make_thumbnail, thumb_path
+from posefinder.models.pose import SOURCE_HAND
+
+#: Images per transaction.
+BATCH_SIZE = 64
+
+Runner = Callable[[list[Path]], Iterable[tuple]]
+
+
+@dataclass
+class _Work:
+    path: Path
+    folder_id: int
+    size: int
+    mtime_ns: int
+    kind: str  # "new", "changed", "pending"
+    image_id: int | None = None  # changed/pending: the recorded image
+    old_hash: str | None = None
+    content_hash: str | None = None
+
+
+def default_runner(estimator=None) -> Runner:
+    """load_image + estimator.estimate per path; with no estimator, decode only (result None)."""
+    from posefinder.models.imageio import load_image
+
+    def run(paths: list[Path]) -> Iterator[tuple]:
+        for path in paths:
+            try:
+                image = load_image(path)
+            except PoseFinderError as exc:
+                yield path, exc
+                continue
+            if estimator is None:
+                yield path, None, image
+                continue
+            try:
+                poses = estimator.estimate(image)
+            except PoseFinderError as exc:
+                yield path, exc, image
+                continue
+            yield path, list(poses), image
+
+    return run
+
+
+def scan_folder(folder: Path, skip: Path | None = None) -> list[tuple[Path, int, int]]:
+    """[(path, size, mtime_ns)] of the image files under folder, sorted by path."""
+    from posefinder.models.imageio import IMAGE_SUFFIXES
+
+    out = []
+    skip_s = None if skip is None else os.path.normcase(str(skip))
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and os.path.normcase(os.path.join(dirpath, d)) != skip_s
+        )  # fmt: skip
+        for name in filenames:
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                continue
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            out.append((Path(p), int(st.st_size), int(st.st_mtime_ns)))
+    out.sort(key=lambda t: str(t[0]))
+    return out
+
+
+def index_folders(
+    lib,
+    folders: list[Path] | None = None,
+    runner: Runner | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
+    batch_size: int = BATCH_SIZE,
+    thumbnails: bool = True,
+    model: str | None = None,
+    device: str = "cpu",
+    log: Callable[[str], None] | None = None,
+) -> IndexReport:
+    """Index the given folders (added to the library first) or all the library's folders; an IndexReport.
+
+    model/device choose the default runner's estimator (chain.select_estimator); log receives one line
+    per notable event (unreadable image, no pose model)."""
+    if lib.readonly:
+        raise LibraryError(f"{lib.path}: the library is open read-only")
+    if folders is not None:
+        for f in folders:
+            if not Path(f).expanduser().is_dir():
+                raise LibraryError(f"{f}: no such folder")
+        targets = [lib.add_folder(f) for f in folders]
+    else:
+        targets = lib.folders()
+    report = IndexReport()
+    con = lib._con()
+    lib_dir = lib.path.resolve()
+
+    # 1-2. scan and classify
+    work: list[_Work] = []
+    missing: dict[int, tuple[str, str | None, int]] = {}  # image id -> (path, hash, folder id)
+    for folder in targets:
+        folder = Path(folder)
+        if not folder.is_dir():
+            report.missing_folders.append(str(folder))
+            if log:
+                log(f"{folder}: folder not found; its images are kept")
+            continue
+        fid = lib._folder_id(con, folder)
+        recorded = {
+            r[1]: r
+            for r in con.execute(
+                "SELECT id, path, size, mtime_ns, hash, status FROM images WHERE folder_id = ?", (fid,)
+            )
+        }
+        seen = set()
+        for path, size, mtime in scan_folder(folder, skip=lib_dir):
+            report.scanned += 1
+            key = str(path)
+            seen.add(key)
+            rec = recorded.get(key)
+            if rec is None:
+                other = con.execute("SELECT 1 FROM images WHERE path = ?", (key,)).fetchone()
+                if other is not None:  # linked by an import or another library folder
+                    report.unchanged += 1
+                    continue
+                work.append(_Work(path, fid, size, mtime, "new"))
+            elif rec[2] == size and rec[3] == mtime:
+                if rec[5] == db.PENDING:
+                    work.append(_Work(path, fid, size, mtime, "pending", image_id=rec[0], old_hash=rec[4]))
+                else:
+                    report.unchanged += 1
+            else:
+                work.append(_Work(path, fid, size, mtime, "changed", image_id=rec[0], old_hash=rec[4]))
+        for key, rec in recorded.items():
+            if key not in seen:
+                missing[rec[0]] = (key, rec[4], fid)
+
+    # 3. batches
+    state = _RunState(lib, runner, model, device, report, log, thumbnails)
+    if any(w.kind == "pending" for w in work):
+        state.runner()  # images waiting for a pose model: only worth a run when there is one now
+        if not state.estimates:
+            report.unchanged += sum(w.kind == "pending" for w in work)
+            work = [w for w in work if w.kind != "pending"]
+    total = len(work)
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    for start in range(0, total, batch_size):
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            break
+        batch = work[start : start + batch_size]
+        _run_batch(state, batch, missing)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
+    else:
+        # 4. prune what is gone
+        if missing:
+            with lib._write() as w:
+                gen = db.bump_generation(w)
+                db.delete_images(w, list(missing), gen)
+            report.removed += len(missing)
+    return report
+
+
+class _RunState:
+    """The runner of one index run, made on first need (loading a model is slow)."""
+
+    def __init__(self, lib, runner, model, device, report: IndexReport, log, thumbnails: bool):
+        self.lib, self._runner, self.model, self.device = lib, runner, model, device
+        self.report, self.log, self.thumbnails = report, log, thumbnails
+        self._resolved = runner is not None
+        self.estimates = True  # False when no model: images are recorded unposed
+
+    def runner(self) -> Runner:
+        if not self._resolved:
+            from posefinder.models.estimators import chain
+
+            try:
+                est = chain.select_estimator(self.model, device=self.device)
+            except ModelError as exc:
+                if self.model is not None:
+                    raise
+                est = None
+                self.estimates = False
+                self.report.model_message = str(exc)
+                if self.log:
+                    self.log(f"images are recorded without poses: {exc}")
+            self._runner = default_runner(est)
+            self._resolved = True
+        return self._runner
+
+
+def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
+    lib, report = state.lib, state.report
+    con = lib._con()
+    to_run: list[_Work] = []
+    moves: list[tuple[_Work, int]] = []
+    touch: list[_Work] = []  # same content, new size/mtime
+    bad_read: list[tuple[_Work, str]] = []
+    missing_by_hash: dict[str, int] = {}
+    for iid, (_, h, _) in missing.items():
+        if h is not None:
+            missing_by_hash.setdefault(h, iid)
+    for w in batch:
+        try:
+            w.content_hash = content_hash(w.path)
+        except OSError as exc:
+            bad_read.append((w, f"{w.path}: cannot read ({exc.strerror})"))
+            continue
+        if w.kind == "new" and w.content_hash in missing_by_hash:
+            iid = missing_by_hash.pop(w.content_hash)
+            missing.pop(iid, None)
+            moves.append((w, iid))
+        elif w.kind == "changed" and w.content_hash == w.old_hash:
+            touch.append(w)
+        elif w.kind in ("changed", "pending") and _has_hand_pose(con, w.image_id):
+            touch.append(w)  # never re-estimate an image whose pose was edited by hand
+        else:
+            to_run.append(w)
+
+    results: dict[str, tuple] = {}
+    if to_run:
+        by_path = {str(w.path): w for w in to_run}
+        for item in state.runner()([w.path for w in to_run]):
+            path, result = item[0], item[1]
+            image = item[2] if len(item) > 2 else None
+            w = by_path.get(str(path))
+            if w is None:
+                continue
+            facts = _image_facts(lib, w, result, image, state.thumbnails)
+            results[str(path)] = (result, facts)
+
+    with lib._write() as wcon:
+        gen = db.generation(wcon) + 1
+        changed = False
+        for w, iid in moves:
+            wcon.execute(
+                "UPDATE images SET path = ?, name = ?, folder_id = ?, size = ?, mtime_ns = ? WHERE id = ?",
+                (str(w.path), str(w.path), w.folder_id, w.size, w.mtime_ns, iid),
+            )
+            wcon.execute("UPDATE poses SET gen = ? WHERE image_id = ?", (gen, iid))
+            changed = True
+            report.moved += 1
+        for w in touch:
+            wcon.execute(
+                "UPDATE images SET size = ?, mtime_ns = ?, hash = ? WHERE id = ?",
+                (w.size, w.mtime_ns, w.content_hash, w.image_id),
+            )
+            if w.kind == "changed":
+                report.changed += 1
+            else:
+                report.unchanged += 1
+        for w, reason in bad_read:
+            iid = _record(wcon, w, db.BAD, reason, {}, report)
+            changed |= db.delete_poses(wcon, "image_id = ? AND source != ?", (iid, SOURCE_HAND), gen) > 0
+            report.bad.append(reason)
+        for w in to_run:
+            got = results.get(str(w.path))
+            if got is None:
+                reason = f"{w.path}: the pose runner returned no result"
+                _record(wcon, w, db.BAD, reason, {}, report)
+                report.bad.append(reason)
+                continue
+            result, facts = got
+            if isinstance(result, PoseFinderError):
+                iid = _record(wcon, w, db.BAD, str(result), facts, report)
+                changed |= db.delete_poses(wcon, "image_id = ? AND source != ?", (iid, SOURCE_HAND), gen) > 0
+                report.bad.append(str(result))
+                if state.log:
+                    state.log(f"skipped: {result}")
+                continue
+            if result is None:
+                iid = _record(wcon, w, db.PENDING, None, facts, report)
+                report.not_estimated += 1
+                continue
+            iid = _record(wcon, w, db.ESTIMATED, None, facts, report)
+            report.estimated += 1
+            n_old = db.delete_poses(wcon, "image_id = ? AND source != ?", (iid, SOURCE_HAND), gen)
+            base = wcon.execute("SELECT coalesce(max(idx) + 1, 0) FROM poses WHERE image_id = ?", (iid,)).fetchone()[0]
+            for j, pose in enumerate(result):
+                db.insert_pose(wcon, iid, int(base) + j, pose, gen)
+            report.poses += len(result)
+            changed |= bool(result) or n_old > 0
+        if changed:
+            db.set_meta(wcon, "generation", gen)
+
+
+def _has_hand_pose(con, image_id: int | None) -> bool:
+    if image_id is None:
+        return False
+    return con.execute("SELECT 1 FROM poses WHERE image_id = ? AND source = ? LIMIT 1", (image_id, SOURCE_HAND)).fetchone() is not None
+
+
+def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool) -> dict:
+    """width/height (from the decoded image, else the header) and the thumbnail."""
+    from posefinder.models.imageio import image_size, load_image
+
+    facts: dict = {}
+    if isinstance(result, PoseFinderError) and image is None:
+        return facts
+    if image is None and thumbnails and not thumb_path(lib.path, w.content_hash).exists():
+        try:
+            image = load_image(w.path)
+        except ImageError:
+            image = None
+    if image is not None:
+        facts["width"], facts["height"] = int(image.shape[1]), int(image.shape[0])
+        if thumbnails:
+            try:
+                make_thumbnail(image, thumb_path(lib.path, w.content_hash))
+            except OSError:
+                pass
+    else:
+        try:
+            facts["width"], facts["height"] = image_size(w.path)
+        except ImageError:
+            pass
+    return facts
+
+
+def _record(con, w: _Work, status: str, error: str | None, facts: dict, report: IndexReport) -> int:
+    """Insert or update the image row of a work item; its id."""
+    if w.image_id is None:
+        cur = con.execute(
+            "INSERT INTO images (folder_id, path, name, origin, size, mtime_ns, hash, width, height, status, error,"
+            " added) VALUES (?, ?, ?, 'index', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (w.folder_id, str(w.path), str(w.path), w.size, w.mtime_ns, w.content_hash, facts.get("width"),
+             facts.get("height"), status, error, time.time()),
+        )  # fmt: skip
+        w.image_id = int(cur.lastrowid)
+        report.added += 1
+    else:
+        con.execute(
+            "UPDATE images SET size = ?, mtime_ns = ?, hash = ?, width = coalesce(?, width),"
+            " height = coalesce(?, height), status = ?, error = ? WHERE id = ?",
+            (w.size, w.mtime_ns, w.content_hash, facts.get("width"), facts.get("height"), status, error, w.image_id),
+        )
+        if w.kind == "changed":
+            report.changed += 1
+    return w.image_id
+

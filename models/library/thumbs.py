@@ -1,0 +1,44 @@
+"""Thumbnails of library images: thumbs/<content hash>.jpg, longest side THUMB_PX, made when an image is decoded."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+THUMBS_DIR = "thumbs"
+THUMB_PX = 256
+HASH_CHUNK = 1 << 20
+
+
+def content_hash(path: Path) -> str:
+    """blake2b (128 bit) of a file's content, hex: what recognises a moved or copied file."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(HASH_CHUNK)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def thumb_path(library_folder: Path, content_hash_hex: str) -> Path:
+    return Path(library_folder) / THUMBS_DIR / f"{content_hash_hex}.jpg"
+
+
+def make_thumbnail(image_rgb: np.ndarray, dest: Path, size_px: int = THUMB_PX) -> Path:
+    """Write a JPEG thumbnail of an (H, W, 3) uint8 image whose longest side is at most size_px."""
+    from PIL import Image  # lazy: search never needs Pillow
+
+    from posefinder.models.imageio import save_image
+
+    dest = Path(dest)
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(np.ascontiguousarray(image_rgb))
+    img.thumbnail((size_px, size_px), Image.Resampling.LANCZOS)
+    save_image(np.asarray(img.convert("RGB")), dest, quality=85)
+    return dest
