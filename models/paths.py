@@ -1,9 +1,8 @@
-"""Where PoseFinder keeps the user's files: data (models, demo library), cache and config folders.
+"""The user's PoseFinder folders: data (demo library, models), config (settings) and cache.
 
-POSEFINDER_HOME, when set, is the root of all of them (tests and portable installs set it):
-    $POSEFINDER_HOME/data, $POSEFINDER_HOME/data/models, $POSEFINDER_HOME/cache, $POSEFINDER_HOME/config.
-Otherwise platformdirs gives the usual per-user folders of the operating system. Folders are created on
-first use. Nothing here imports torch.
+All of them live under POSEFINDER_HOME when that environment variable is set (tests set it to a temporary
+folder, and users may set it to keep PoseFinder portable); otherwise they are the platform's usual places
+from platformdirs. The functions only name the folders; pass create=True to make them exist.
 """
 
 from __future__ import annotations
@@ -12,52 +11,60 @@ import os
 from pathlib import Path
 
 APP_NAME = "posefinder"
+
+#: Environment variable that, when set, is the root of every user folder PoseFinder uses.
 HOME_ENV = "POSEFINDER_HOME"
 
 
-def _root() -> Path | None:
-    home = os.environ.get(HOME_ENV)
-    return Path(home).expanduser() if home else None
+def _home() -> Path | None:
+    value = os.environ.get(HOME_ENV, "").strip()
+    return Path(value).expanduser() if value else None
 
 
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+def _made(path: Path, create: bool) -> Path:
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def user_data_dir() -> Path:
-    """The user's PoseFinder data folder (installed models, the demo library)."""
-    root = _root()
-    if root is not None:
-        return _ensure(root / "data")
+def user_data_dir(create: bool = False) -> Path:
+    """Where PoseFinder keeps the user's data: installed models, the demo library."""
+    home = _home()
+    if home is not None:
+        return _made(home / "data", create)
     import platformdirs
 
-    return _ensure(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
+    return _made(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)), create)
 
 
-def models_dir() -> Path:
-    """The folder of installed pose models (safetensors + JSON card pairs)."""
-    return _ensure(user_data_dir() / "models")
-
-
-def cache_dir() -> Path:
-    """The user's PoseFinder cache folder (derived files that can be rebuilt)."""
-    root = _root()
-    if root is not None:
-        return _ensure(root / "cache")
+def config_dir(create: bool = False) -> Path:
+    """Where PoseFinder keeps settings."""
+    home = _home()
+    if home is not None:
+        return _made(home / "config", create)
     import platformdirs
 
-    return _ensure(Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)))
+    return _made(Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)), create)
 
 
-def config_dir() -> Path:
-    """The user's PoseFinder settings folder."""
-    root = _root()
-    if root is not None:
-        return _ensure(root / "config")
+def cache_dir(create: bool = False) -> Path:
+    """Where PoseFinder keeps files it can recreate (downloads, temporary renders)."""
+    home = _home()
+    if home is not None:
+        return _made(home / "cache", create)
     import platformdirs
 
-    return _ensure(Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)))
+    return _made(Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)), create)
+
+
+def models_dir(create: bool = False) -> Path:
+    """Where installed model weights and their cards live (the model store)."""
+    return _made(user_data_dir() / "models", create)
+
+
+def demo_dir(create: bool = False) -> Path:
+    """Where `posefinder demo` builds its synthetic library."""
+    return _made(user_data_dir() / "demo", create)
 
 
 def torch_hub_dir() -> Path:

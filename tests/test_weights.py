@@ -39,7 +39,7 @@ def test_paths_honour_posefinder_home(tmp_path, monkeypatch):
     assert paths.models_dir() == tmp_path / "root" / "data" / "models"
     assert paths.cache_dir() == tmp_path / "root" / "cache"
     assert paths.config_dir() == tmp_path / "root" / "config"
-    assert paths.models_dir().is_dir()
+    assert paths.models_dir(create=True).is_dir()
 
 
 def test_torch_hub_dir_is_torchs_own():
