@@ -1,0 +1,22 @@
+"""ModelBundle: the networks of one model file under the prefixes "pose", "segmenter" and "tagger"."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class ModelBundle(nn.Module):
+    """A model file's components: `pose` (required), `segmenter` and `tagger` (optional, None when absent).
+
+    Its state dict is what a model file stores: "pose.*", "segmenter.*", "tagger.*".
+    """
+
+    def __init__(self, pose: nn.Module, segmenter: nn.Module | None = None, tagger: nn.Module | None = None) -> None:
+        super().__init__()
+        self.pose = pose
+        self.segmenter = segmenter
+        self.tagger = tagger
+
+    def components(self) -> dict[str, nn.Module]:
+        named = (("pose", self.pose), ("segmenter", self.segmenter), ("tagger", self.tagger))
+        return {name: module for name, module in named if module is not None}

@@ -1,0 +1,113 @@
+"""The character segmenter (paper section 3.3): DeepLabv3-ResNet50 plus three layers for input-resolution masks.
+
+torchvision's DeepLabv3 (dilated ResNet trunk at output stride 8, ASPP head) predicts `mid_channels`
+feature maps, which torchvision upsamples bilinearly to the input size; three extra layers (paper: "three
+additional layers at the end of the head for finer segmentations at the input image resolution") see
+those maps together with the input image and give one foreground logit per input pixel. Trained with
+pixel-wise BCE (build/); at inference the mask is sigmoid > 0.5 and its enclosing box is the character's.
+The authors' public code uses ResNet101 and a 2-class softmax; DESIGN.md asks for ResNet50, and one
+sigmoid logit is the same model as a 2-class softmax with fewer parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabV3
+
+from posefinder.models.nets import records_spec
+from posefinder.models.nets.resnet import Normalize, ResNet, imagenet_state_dict
+
+
+class Segmenter(nn.Module):
+    """Foreground segmenter. forward(x: RGB in [0, 1], (N, 3, H, W)) -> (N, 1, H, W) foreground logits."""
+
+    def __init__(
+        self,
+        *,
+        depth: int = 50,
+        width: int = 64,
+        blocks=None,
+        aspp_channels: int = 256,
+        mid_channels: int = 16,
+        refine_channels: tuple[int, int] = (16, 8),
+    ) -> None:
+        super().__init__()
+        self.normalize = Normalize()
+        trunk = ResNet(depth=depth, width=width, blocks=blocks, dilate=(False, True, True))
+        c4 = trunk.channels["layer4"]
+        backbone = IntermediateLayerGetter(trunk, return_layers={"layer4": "out"})
+        classifier = nn.Sequential(  # torchvision's DeepLabHead, with mid_channels outputs
+            ASPP(c4, [12, 24, 36], out_channels=aspp_channels),
+            nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(aspp_channels),
+            nn.ReLU(),
+            nn.Conv2d(aspp_channels, mid_channels, 1),
+        )
+        self.deeplab = DeepLabV3(backbone, classifier, aux_classifier=None)
+        r1, r2 = refine_channels
+        self.refine = nn.Sequential(  # the three extra layers, at input resolution
+            nn.Conv2d(mid_channels + 3, r1, 3, padding=1),
+            nn.BatchNorm2d(r1),
+            nn.LeakyReLU(),
+            nn.Conv2d(r1, r2, 3, padding=1),
+            nn.BatchNorm2d(r2),
+            nn.LeakyReLU(),
+            nn.Conv2d(r2, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normed = self.normalize(x)
+        mid = self.deeplab(normed)["out"]  # upsampled to the input size by torchvision
+        return self.refine(torch.cat([mid, normed], dim=1))
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) foreground probabilities."""
+        return torch.sigmoid(self(x))[:, 0]
+
+
+@records_spec("segmenter")
+def segmenter(
+    *,
+    weights: str | None = None,
+    depth: int = 50,
+    width: int = 64,
+    blocks=None,
+    aspp_channels: int = 256,
+    mid_channels: int = 16,
+    refine_channels: tuple[int, int] = (16, 8),
+    progress: bool = True,
+) -> Segmenter:
+    """Build the segmenter. weights=None: random init; "coco": torchvision's DeepLabv3-ResNet50 COCO weights
+    for the trunk and ASPP head (the paper's starting point, "pretrained DeepLabv3 weights from PyTorch"),
+    random last classifier layer and extra layers; "imagenet": ImageNet trunk only. Both download once."""
+    model = Segmenter(
+        depth=depth,
+        width=width,
+        blocks=blocks,
+        aspp_channels=aspp_channels,
+        mid_channels=mid_channels,
+        refine_channels=tuple(refine_channels),
+    )
+    if weights is None:
+        return model
+    if width != 64 or blocks is not None or depth not in (50, 101) or aspp_channels != 256:
+        raise ValueError("pretrained segmenter weights exist only for the standard sizes (width 64, ASPP 256)")
+    if weights == "imagenet":
+        state = imagenet_state_dict(depth, progress=progress)
+        trunk = model.deeplab.backbone
+        state = {k: v for k, v in state.items() if k in trunk.state_dict()}
+        trunk.load_state_dict(state, strict=True)
+    elif weights == "coco":
+        import torchvision.models.segmentation as tvs
+
+        enum = tvs.DeepLabV3_ResNet50_Weights if depth == 50 else tvs.DeepLabV3_ResNet101_Weights
+        state = enum.COCO_WITH_VOC_LABELS_V1.get_state_dict(progress=progress, check_hash=True)
+        own = model.deeplab.state_dict()
+        state = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+        model.deeplab.load_state_dict(state, strict=False)  # all but classifier.4 (21 VOC classes)
+    else:
+        raise ValueError(f"unknown weights {weights!r} for the segmenter; use None, 'coco' or 'imagenet'")
+    return model
