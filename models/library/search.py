@@ -1,41 +1,60 @@
-"""Exact k-nearest-neighbour search over the descriptor matrix: one matmul pass, then an exact re-rank.
+"""Exact k-nearest-neighbour search over the descriptor matrix: one blocked pass, then an exact re-rank.
 
 For a query with joints J and an entry e with present joints P_e, S = J & P_e and (descriptor.py)
 
     d^2(q, e) = w_S * sum_{p in pairs(S)} (Q_p / s_q(S) - D_{e,p} / s_e(S))^2
               = w_S * (A(S) / s_q^2 - 2 B_e / (s_q s_e) + C_e(S) / s_e^2)
 
-with Q the query's pairwise distances (0 outside pairs(J)), D_e the entry's (0 outside pairs(P_e)), so that
-B_e = D_e . Q is ONE matrix-vector product over the N x 300 float32 matrix (the mirrored query is a second
-column: mirror search costs no second pass). A(S) and s_q(S) depend only on the entry's presence pattern:
-rows are sorted by pattern and each pattern is a slice. When P_e is inside J (always for a full query),
-s_e = 1 (entries are stored normalised on their own joints) and C_e = |D_e|^2 is precomputed. Otherwise
-s_e(S) and C_e(S) come from the N x 25 x 2 normalised coordinates, C by
-sum_{i<j in S} |x_i - x_j|^2 = |S| sum_{i in S} |x_i|^2 - |sum_{i in S} x_i|^2.
+with Q the query's pairwise distances (0 outside pairs(J)) and D_e the entry's (0 outside pairs(P_e)), so that
+B_e = D_e . Q is ONE matrix-vector product over the N x 300 float32 matrix. A(S), s_q(S) and w_S depend only
+on the entry's presence pattern: they are computed once per query for all patterns at once (rows are sorted
+by pattern). When P_e is inside J (always for a query with all its joints on) S = P_e, s_e = 1 (entries are
+stored normalised on their own joints) and C_e = |D_e|^2 is precomputed: the pass reads the matrix and two
+N-vectors. Otherwise s_e(S) and C_e(S) come from the N x 25 x 2 normalised coordinates, C by
+sum_{i<j in S} |x_i - x_j|^2 = |S| sum_{i in S} |x_i|^2 - |sum_{i in S} x_i|^2 (absent joints are 0 there).
 
-float32 expansion loses precision for near neighbours, so the best max(4k, k + 32) candidates of the fast
-formula are re-ranked with exact float64 distances computed pair by pair from the stored descriptors.
+The pass runs in blocks of BLOCK_ROWS rows (a matrix-vector product per block and query side, then the
+formula on cache-resident vectors) and keeps only the rows below the running m-th best value, so nothing of
+length N is sorted.
+
+Exactness: the float32 product and the float32 coordinates make the pass approximate; it computes a LOWER
+BOUND of each distance instead (B_e, a sum of 300 non-negative products, is off by at most GAMMA_DOT * B_e in
+any summation order; C_e from the coordinates is off by at most C_SLACK_PER_PAIR per compared pair). The
+best m = max(4k, k + 32) rows by that bound are re-ranked with exact float64 distances computed pair by pair
+from the stored descriptors, and every other row whose bound does not exceed the k-th exact distance is
+re-ranked too. So the result is the exact k nearest (ties broken by pose id), not a probable one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from posefinder.models import skeleton
 from posefinder.models.descriptor import (
-    PAIRS,
+    NUM_PAIRS,
     Query,
-    bbox_longest_side,
     normalized_keypoints,
-    num_pairs,
     pair_mask,
     pairwise_distances,
     torso_up,
 )
 
 K = skeleton.NUM_KEYPOINTS
+#: Rows per block of the pass (one BLAS call per block and side: few calls, as each one synchronises the
+#: BLAS threads, which costs milliseconds on a busy machine; the formula's vectors stay in L2).
+BLOCK_ROWS = 65536
+_U32 = 2.0**-24
+#: Relative error bound of a float32 dot product of NUM_PAIRS non-negative products (Higham's gamma_n).
+GAMMA_DOT = (NUM_PAIRS + 1) * _U32 / (1 - (NUM_PAIRS + 1) * _U32)
+#: Bound, per compared pair, of |C_e(S) from float32 coordinates - sum of the squared float32 descriptors|
+#: (coordinates in [-1, 1]: each pair distance is off by <= 2 sqrt(2) u + sqrt(2) u, its square by 2 sqrt(2) x that).
+C_SLACK_PER_PAIR = 13.0 * _U32
+#: Relative slack for float64 rounding in the pass's formula.
+_REL64 = 1e-12
+_EXACT_CHUNK = 4096
+_MAX_FLOAT = float(np.finfo(np.float64).max)
 
 
 @dataclass
@@ -59,13 +78,18 @@ class DescriptorIndex:
     image_ids: np.ndarray
     folder_ids: np.ndarray
     generation: int = -1
+    _row_patterns: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.pose_ids.shape[0])
 
     def pattern_of_rows(self) -> np.ndarray:
-        """(N,) pattern index of each row."""
-        return np.repeat(np.arange(len(self.patterns)), np.diff(self.starts))
+        """(N,) int32 pattern index of each row (computed once)."""
+        rp = self._row_patterns
+        if rp is None:
+            rp = np.repeat(np.arange(len(self.patterns), dtype=np.int32), np.diff(self.starts))
+            self._row_patterns = rp
+        return rp
 
 
 @dataclass
@@ -79,119 +103,275 @@ def _empty() -> KnnResult:
     return KnnResult(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool))
 
 
+def _num_pairs(n):
+    return n * (n - 1) // 2
+
+
 @dataclass
-class _Side:
+class SidePlan:
+    """One side of a query (as drawn, or mirrored) against every presence pattern of an index.
+
+    Per pattern g: mode 0 = not comparable (too few shared joints or no extent), 1 = the entry's joints are
+    all compared (stored normalisation: s_e = 1, C = norms2), 2 = compared on S = J & P_g (rescaled per row).
+    alpha, beta, cw are the lower-bound coefficients of the pass: bound = alpha + beta B / s_e + cw C / s_e^2.
+    """
+
     mirrored: bool
     joints: np.ndarray  # (25,) bool
-    xy: np.ndarray  # (25, 2) float64 query coordinates, in units of its bbox over `joints`
-    q: np.ndarray  # (300,) float64 pairwise distances, 0 outside pairs(joints)
-    up: np.ndarray | None
+    jidx: np.ndarray  # indices of the joints
+    q: np.ndarray  # (300,) float64 pairwise distances of the normalised query, 0 outside pairs(joints)
+    q32: np.ndarray  # the same in float32 (exactly: q is rounded to float32)
+    up: np.ndarray | None  # (2,) torso up vector, None when the orientation term is off or undefined
+    orientation_weight: float
+    mode: np.ndarray  # (P,) int8
+    covers: np.ndarray  # (P,) bool: the pattern has every joint of J (no mask needed for S)
+    n_shared: np.ndarray  # (P,) int64
+    sq: np.ndarray  # (P,) float64 query scale over S (1 where not comparable)
+    w: np.ndarray  # (P,) float64 pair-count weight
+    alpha: np.ndarray
+    beta: np.ndarray
+    cw: np.ndarray
+    c_slack: np.ndarray  # (P,) float64 C_SLACK_PER_PAIR * |pairs(S)|
+
+    @property
+    def any_general(self) -> bool:
+        return bool(np.any(self.mode == 2))
 
 
-def _prepare_sides(query: Query) -> list[_Side]:
+def plan_query(index: DescriptorIndex, query: Query) -> list[SidePlan]:
+    """The query's sides, each against all presence patterns of the index (vectorised over patterns)."""
+    need = query.min_shared_joints()
+    pats = np.asarray(index.patterns, dtype=bool).reshape(-1, K)
     out = []
     for mirrored, pose, joints in query.sides():
         xy, _, _ = normalized_keypoints(pose, joints)
         # rounded like the stored descriptors, so that a pose finds its own entry at distance 0
         q = np.where(pair_mask(joints), pairwise_distances(xy), 0.0).astype(np.float32).astype(np.float64)
         up = torso_up(pose.xy, joints) if query.orientation_weight > 0 else None
-        out.append(_Side(mirrored, joints, xy, q, up))
+        shared = pats & joints
+        n_s = shared.sum(axis=1).astype(np.int64)
+        with np.errstate(invalid="ignore"):
+            lo = np.where(shared[:, :, None], xy[None], np.inf).min(axis=1)
+            hi = np.where(shared[:, :, None], xy[None], -np.inf).max(axis=1)
+            sq = np.where(n_s >= 2, (hi - lo).max(axis=1), 0.0)
+        a = pair_mask(shared).astype(np.float64) @ (q * q)
+        w = _num_pairs(int(joints.sum())) / np.maximum(_num_pairs(n_s), 1)
+        ok = (n_s >= need) & (sq > 0)
+        subset = ~np.any(pats & ~joints, axis=1)
+        mode = np.where(ok, np.where(subset, 1, 2), 0).astype(np.int8)
+        sq = np.where(ok, sq, 1.0)
+        out.append(
+            SidePlan(
+                mirrored=mirrored,
+                joints=joints,
+                jidx=np.flatnonzero(joints),
+                q=q,
+                q32=q.astype(np.float32),
+                up=up,
+                orientation_weight=float(query.orientation_weight),
+                mode=mode,
+                covers=~np.any(joints & ~pats, axis=1),
+                n_shared=n_s,
+                sq=sq,
+                w=w,
+                alpha=np.where(ok, w * a / (sq * sq) * (1 - _REL64), np.inf),
+                beta=np.where(ok, -2.0 * w * (1 + GAMMA_DOT + _REL64) / sq, 0.0),
+                cw=np.where(mode == 1, w * (1 - _REL64), 0.0),
+                c_slack=C_SLACK_PER_PAIR * _num_pairs(n_s),
+            )
+        )
     return out
 
 
-def _entry_scale_and_c(coords: np.ndarray, shared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(s_e(S), C_e(S)) for rows of coords (n, 25, 2) on the joints `shared`, in float64."""
-    idx = np.flatnonzero(shared)
-    x = coords[:, idx, :].astype(np.float64)
-    extent = x.max(axis=1) - x.min(axis=1)
-    s = extent.max(axis=1)
-    c = len(idx) * np.einsum("nij,nij->n", x, x) - np.einsum("nj,nj->n", x.sum(axis=1), x.sum(axis=1))
-    return s, np.maximum(c, 0.0)
+def _orientation_sq(index: DescriptorIndex, plan: SidePlan, sel) -> np.ndarray:
+    """orientation_weight * |u_e - u_q|^2 for the rows `sel` (0 where the entry has no up vector)."""
+    up = index.up[sel].astype(np.float64)
+    du = up - plan.up
+    t = du[:, 0] * du[:, 0] + du[:, 1] * du[:, 1]
+    return np.where(np.isnan(t), 0.0, plan.orientation_weight * t)
 
 
-def fast_distances_sq(index: DescriptorIndex, query: Query, sides: list[_Side] | None = None):
-    """(d2 (N,) float64 with inf where not comparable, mirrored (N,) bool): the fast formula for every row."""
-    sides = sides or _prepare_sides(query)
-    n = len(index)
-    qmat = np.stack([s.q for s in sides], axis=1).astype(np.float32)  # (300, sides)
-    b_all = index.descriptors @ qmat  # (N, sides) float32: the one pass over memory
-    need = query.min_shared_joints()
-    best = np.full(n, np.inf)
-    mirrored = np.zeros(n, dtype=bool)
-    for si, side in enumerate(sides):
-        q2 = side.q**2
-        n_j = int(side.joints.sum())
-        d2 = np.full(n, np.inf)
-        for g, pattern in enumerate(index.patterns):
-            a, b = int(index.starts[g]), int(index.starts[g + 1])
-            if a == b:
-                continue
-            shared = side.joints & pattern
-            n_s = int(shared.sum())
-            if n_s < need:
-                continue
-            sq = bbox_longest_side(side.xy, shared)
-            if sq <= 0:
-                continue
-            a_s = float(q2[pair_mask(shared)].sum())
-            w = num_pairs(n_j) / num_pairs(n_s)
-            bb = b_all[a:b, si].astype(np.float64)
-            if np.array_equal(shared, pattern):  # the entry's joints all compared: stored normalisation
-                d2[a:b] = w * (a_s / (sq * sq) - 2.0 * bb / sq + index.norms2[a:b])
+def _general_lower(index: DescriptorIndex, plan: SidePlan, sel, pid: np.ndarray, b: np.ndarray):
+    """Lower bounds for rows compared on S = J & P_e (mode 2): s_e(S) and C_e(S) from the coordinates.
+
+    The coordinates of the query's joints are laid out joint-major, (|J|, 2, n), so that every reduction
+    over joints is an elementwise operation on contiguous rows."""
+    x = np.take(index.coords[sel], plan.jidx, axis=1).transpose(1, 2, 0)  # (|J|, 2, n) float32, absent = 0
+    x = np.ascontiguousarray(x)
+    if np.all(plan.covers[pid]):
+        lo, hi = x.min(axis=0), x.max(axis=0)
+    else:
+        pres = index.patterns[pid][:, plan.jidx].T[:, None, :]
+        lo = np.where(pres, x, np.inf).min(axis=0)
+        hi = np.where(pres, x, -np.inf).max(axis=0)
+    se = (hi.astype(np.float64) - lo).max(axis=0)
+    x64 = x.astype(np.float64)
+    s1 = x64.sum(axis=0)  # (2, n)
+    x64 *= x64
+    c = plan.n_shared[pid] * x64.reshape(-1, x64.shape[-1]).sum(axis=0) - (s1[0] * s1[0] + s1[1] * s1[1])
+    ok = se > 0
+    se = np.where(ok, se, 1.0)
+    w = plan.w[pid]
+    d = plan.alpha[pid] + plan.beta[pid] * b / se + w * (1 - _REL64) * (c - plan.c_slack[pid]) / (se * se)
+    return np.where(ok, d, np.inf)
+
+
+def _block_lower(index: DescriptorIndex, plans: list[SidePlan], sel, rows: np.ndarray | None) -> np.ndarray:
+    """Lower bounds of the query distance (best side) for one block: sel is a slice of rows, or `rows` sorted."""
+    desc = index.descriptors[sel]
+    n2 = index.norms2[sel]
+    pid = index.pattern_of_rows()[sel]
+    uniform = pid[0] == pid[-1]  # rows are sorted by pattern
+    best = None
+    for plan in plans:
+        b = desc @ plan.q32
+        if uniform:
+            g = int(pid[0])
+            mode = plan.mode[g]
+            if mode == 0:
+                d = np.full(len(pid), np.inf)
+            elif mode == 1:
+                d = plan.beta[g] * b
+                d += plan.alpha[g]
+                d += plan.cw[g] * n2
             else:
-                se, c = _entry_scale_and_c(index.coords[a:b], shared)
-                ok = se > 0
-                se = np.where(ok, se, 1.0)
-                d2[a:b] = np.where(ok, w * (a_s / (sq * sq) - 2.0 * bb / (sq * se) + c / (se * se)), np.inf)
-        if side.up is not None:
-            has = ~np.isnan(index.up[:, 0])
-            du = index.up[has].astype(np.float64) - side.up
-            d2[has] += query.orientation_weight * np.einsum("ij,ij->i", du, du)
-        better = d2 < best
-        best = np.where(better, d2, best)
-        mirrored = np.where(better, side.mirrored, mirrored)
-    return best, mirrored
+                d = _general_lower(index, plan, sel, pid, b)
+        else:
+            d = plan.beta[pid] * b
+            d += plan.alpha[pid]
+            d += plan.cw[pid] * n2
+            if plan.any_general:
+                gi = np.flatnonzero(plan.mode[pid] == 2)
+                if gi.size:
+                    d[gi] = _general_lower(index, plan, _abs_rows(sel, rows)[gi], pid[gi], b[gi])
+        if plan.up is not None:
+            d += _orientation_sq(index, plan, sel) * (1 - _REL64)
+        best = d if best is None else np.minimum(best, d, out=best)
+    return best
 
 
-def exact_distances_sq(index: DescriptorIndex, query: Query, rows: np.ndarray, sides: list[_Side] | None = None):
-    """(d2, mirrored) for the given rows, computed pair by pair in float64 (the re-rank)."""
-    sides = sides or _prepare_sides(query)
-    rows = np.asarray(rows, dtype=np.int64)
-    pat = index.patterns[np.searchsorted(index.starts, rows, side="right") - 1]  # (m, 25)
-    desc = index.descriptors[rows].astype(np.float64)  # (m, 300)
-    coords = index.coords[rows].astype(np.float64)  # (m, 25, 2)
-    need = query.min_shared_joints()
-    best = np.full(len(rows), np.inf)
-    mirrored = np.zeros(len(rows), dtype=bool)
-    for side in sides:
-        shared = side.joints[None, :] & pat  # (m, 25)
-        n_s = shared.sum(axis=1)
-        pm = pair_mask(shared)  # (m, 300)
-        big = np.where(shared[:, :, None], coords, np.nan)
-        with np.errstate(invalid="ignore"):
-            se = np.nan_to_num(np.nanmax(big, axis=1) - np.nanmin(big, axis=1), nan=0.0).max(axis=1)
-        sq = np.array([bbox_longest_side(side.xy, s) for s in shared])
-        ok = (n_s >= need) & (se > 0) & (sq > 0)
-        se_safe = np.where(ok, se, 1.0)
-        sq_safe = np.where(ok, sq, 1.0)
-        diff = np.where(pm, side.q[None, :] / sq_safe[:, None] - desc / se_safe[:, None], 0.0)
-        n_j = int(side.joints.sum())
-        w = np.array([num_pairs(n_j) / max(num_pairs(int(v)), 1) for v in n_s])
-        d2 = np.where(ok, w * np.einsum("ij,ij->i", diff, diff), np.inf)
-        if side.up is not None:
-            up = index.up[rows].astype(np.float64)
-            has = ~np.isnan(up[:, 0])
-            du = up[has] - side.up
-            d2[has] += query.orientation_weight * np.einsum("ij,ij->i", du, du)
-        better = d2 < best
-        best = np.where(better, d2, best)
-        mirrored = np.where(better, side.mirrored, mirrored)
-    return best, mirrored
+def _abs_rows(sel, rows):
+    return rows if rows is not None else np.arange(sel.start, sel.stop)
+
+
+def _blocks(parts):
+    """(selector, rows or None, part number, offset in part) for blocks of BLOCK_ROWS rows of each part."""
+    for pi, part in enumerate(parts):
+        if isinstance(part, slice):
+            for a in range(part.start, part.stop, BLOCK_ROWS):
+                yield slice(a, min(a + BLOCK_ROWS, part.stop)), None, pi, a - part.start
+        else:
+            for a in range(0, len(part), BLOCK_ROWS):
+                r = part[a : a + BLOCK_ROWS]
+                yield r, r, pi, a
+
+
+def _part_len(part) -> int:
+    return part.stop - part.start if isinstance(part, slice) else len(part)
+
+
+def _part_rows(part, pos: np.ndarray) -> np.ndarray:
+    return pos + part.start if isinstance(part, slice) else part[pos]
 
 
 def candidate_count(k: int) -> int:
-    """How many fast-formula candidates the exact re-rank sees for k results."""
+    """How many rows, best by the pass's bound, the exact re-rank sees first for k results."""
     return max(4 * k, k + 32)
+
+
+def scan(index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_mask: np.ndarray | None = None) -> KnnResult:
+    """The exact k nearest among the rows of `parts` (slices of rows, or sorted row arrays), best first."""
+    m = candidate_count(k)
+    lowers = [np.empty(_part_len(p)) for p in parts]
+    cand_rows: list[np.ndarray] = []
+    cand_vals: list[np.ndarray] = []
+    held, tau = 0, _MAX_FLOAT
+    for sel, rows, pi, off in _blocks(parts):
+        d = _block_lower(index, plans, sel, rows)
+        if row_mask is not None:
+            d[~row_mask[sel]] = np.inf
+        lowers[pi][off : off + len(d)] = d
+        keep = np.flatnonzero(d <= tau)
+        if keep.size:
+            cand_rows.append(_part_rows(parts[pi], off + keep) if rows is None else rows[keep])
+            cand_vals.append(d[keep])
+            held += keep.size
+            if held > 4 * m:
+                cand_rows, cand_vals, tau = _keep_best(cand_rows, cand_vals, m)
+                held = len(cand_rows[0])
+    if held == 0:
+        return _empty()
+    if held > m:
+        cand_rows, cand_vals, tau = _keep_best(cand_rows, cand_vals, m)
+    elif held < m:
+        tau = _MAX_FLOAT  # every finite bound is a candidate already
+    cand = np.concatenate(cand_rows)
+    res = rerank(index, plans, cand, k)
+    # (squared back from the distance: a relative margin covers the rounding of sqrt and square)
+    kth = float(res.distances[k - 1]) ** 2 * (1 + 1e-9) + 1e-300 if len(res.rows) >= k else np.inf
+    if kth < tau:
+        return res
+    # rows whose bound does not exceed the k-th exact distance may still belong: re-rank them too
+    extra = [
+        _part_rows(p, np.flatnonzero(lo <= kth) if np.isfinite(kth) else np.flatnonzero(np.isfinite(lo)))
+        for p, lo in zip(parts, lowers)
+    ]
+    more = np.setdiff1d(np.concatenate(extra), cand, assume_unique=False)
+    if more.size == 0:
+        return res
+    return rerank(index, plans, np.concatenate([cand, more]), k)
+
+
+def _keep_best(rows_list, vals_list, m):
+    rows, vals = np.concatenate(rows_list), np.concatenate(vals_list)
+    if len(vals) > m:
+        part = np.argpartition(vals, m - 1)[:m]
+        rows, vals = rows[part], vals[part]
+    return [rows], [vals], float(vals.max())
+
+
+def exact_distances_sq(index: DescriptorIndex, plans: list[SidePlan], rows: np.ndarray):
+    """(d2, mirrored) for the given rows, computed pair by pair in float64 (the re-rank); inf: not comparable."""
+    rows = np.asarray(rows, dtype=np.int64)
+    d2_out = np.full(len(rows), np.inf)
+    mir_out = np.zeros(len(rows), dtype=bool)
+    for a in range(0, len(rows), _EXACT_CHUNK):
+        r = rows[a : a + _EXACT_CHUNK]
+        pid = index.pattern_of_rows()[r]
+        pats = index.patterns[pid]
+        desc = index.descriptors[r].astype(np.float64)
+        coords = index.coords[r].astype(np.float64)
+        best = np.full(len(r), np.inf)
+        mirrored = np.zeros(len(r), dtype=bool)
+        for plan in plans:
+            mode = plan.mode[pid]
+            shared = pats & plan.joints
+            lo = np.where(shared[:, :, None], coords, np.inf).min(axis=1)
+            hi = np.where(shared[:, :, None], coords, -np.inf).max(axis=1)
+            with np.errstate(invalid="ignore"):
+                se = np.where(mode == 1, 1.0, (hi - lo).max(axis=1))  # stored normalisation: exactly 1
+            ok = (mode > 0) & (se > 0)
+            se = np.where(ok, se, 1.0)
+            diff = np.where(pair_mask(shared), plan.q[None, :] / plan.sq[pid][:, None] - desc / se[:, None], 0.0)
+            d2 = np.where(ok, plan.w[pid] * np.einsum("ij,ij->i", diff, diff), np.inf)
+            if plan.up is not None:
+                d2 += _orientation_sq(index, plan, r)
+            better = d2 < best
+            best = np.where(better, d2, best)
+            mirrored = np.where(better, plan.mirrored, mirrored)
+        d2_out[a : a + len(r)] = best
+        mir_out[a : a + len(r)] = mirrored
+    return d2_out, mir_out
+
+
+def rerank(index: DescriptorIndex, plans: list[SidePlan], cand: np.ndarray, k: int) -> KnnResult:
+    """Exact distances for the candidate rows, the best k of them, best first (ties by pose id)."""
+    cand = np.asarray(cand, dtype=np.int64)
+    ex, mir = exact_distances_sq(index, plans, cand)
+    keep = np.isfinite(ex)
+    cand, ex, mir = cand[keep], ex[keep], mir[keep]
+    order = np.lexsort((index.pose_ids[cand], ex))[:k]
+    return KnnResult(cand[order], np.sqrt(np.maximum(ex[order], 0.0)), mir[order])
 
 
 def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray | None = None) -> KnnResult:
@@ -199,25 +379,5 @@ def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray
     ties broken by pose id."""
     if len(index) == 0 or k <= 0:
         return _empty()
-    sides = _prepare_sides(query)
-    d2, _ = fast_distances_sq(index, query, sides)
-    if row_mask is not None:
-        d2 = np.where(row_mask, d2, np.inf)
-    finite = np.flatnonzero(np.isfinite(d2))
-    if finite.size == 0:
-        return _empty()
-    m = min(finite.size, candidate_count(k))
-    if m < finite.size:
-        cand = finite[np.argpartition(d2[finite], m - 1)[:m]]
-    else:
-        cand = finite
-    return rerank(index, query, cand, k, sides)
-
-
-def rerank(index: DescriptorIndex, query: Query, cand: np.ndarray, k: int, sides=None) -> KnnResult:
-    """Exact distances for the candidate rows, the best k of them, best first (ties by pose id)."""
-    ex, mir = exact_distances_sq(index, query, cand, sides)
-    keep = np.isfinite(ex)
-    cand, ex, mir = cand[keep], ex[keep], mir[keep]
-    order = np.lexsort((index.pose_ids[cand], ex))[:k]
-    return KnnResult(cand[order], np.sqrt(np.maximum(ex[order], 0.0)), mir[order])
+    plans = plan_query(index, query)
+    return scan(index, plans, [slice(0, len(index))], k, row_mask)
