@@ -52,6 +52,7 @@ class Library:
         self._cache_lock = threading.Lock()
         self._closed = False
         self.ann_threshold = ANN_THRESHOLD
+        self._ann = None  # ann.AnnIndex, held while it matches the descriptor cache
 
     # -- opening and closing -------------------------------------------------------------------------------
     @classmethod
@@ -110,6 +111,7 @@ class Library:
             self._lock.release()
             self._lock = None
         self._cache = None
+        self._ann = None
         self._closed = True
 
     def __enter__(self) -> "Library":
@@ -334,7 +336,7 @@ class Library:
         if mask is None and len(index) > self.ann_threshold:
             from posefinder.models.library import ann
 
-            knn = ann.search_if_available(self, index, query, k)
+            knn = ann.search(self, index, query, k)
         if knn is None:
             knn = exact_knn(index, query, k, row_mask=mask)
         return self._results(index, knn)

@@ -27,6 +27,7 @@ re-ranked too. So the result is the exact k nearest (ties broken by pose id), no
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,8 @@ K = skeleton.NUM_KEYPOINTS
 #: Rows per block of the pass (one BLAS call per block and side: few calls, as each one synchronises the
 #: BLAS threads, which costs milliseconds on a busy machine; the formula's vectors stay in L2).
 BLOCK_ROWS = 65536
+#: Rows per block when scanning given rows (approximate search): copied out of the matrix, 20 MB.
+GATHER_ROWS = 16384
 _U32 = 2.0**-24
 #: Relative error bound of a float32 dot product of NUM_PAIRS non-negative products (Higham's gamma_n).
 GAMMA_DOT = (NUM_PAIRS + 1) * _U32 / (1 - (NUM_PAIRS + 1) * _U32)
@@ -79,9 +82,20 @@ class DescriptorIndex:
     folder_ids: np.ndarray
     generation: int = -1
     _row_patterns: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.pose_ids.shape[0])
+
+    def fingerprint(self) -> str:
+        """Identifies the rows (pose ids and presence patterns, in order), for indexes derived from them."""
+        fp = self._fingerprint
+        if fp is None:
+            h = hashlib.blake2b(digest_size=16)
+            for arr in (self.pose_ids, self.starts, self.patterns):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            fp = self._fingerprint = f"{len(self)}-{h.hexdigest()}"
+        return fp
 
     def pattern_of_rows(self) -> np.ndarray:
         """(N,) int32 pattern index of each row (computed once)."""
@@ -255,14 +269,15 @@ def _abs_rows(sel, rows):
 
 
 def _blocks(parts):
-    """(selector, rows or None, part number, offset in part) for blocks of BLOCK_ROWS rows of each part."""
+    """(selector, rows or None, part number, offset in part) for blocks of each part: BLOCK_ROWS rows of a
+    slice, GATHER_ROWS of a row array (those rows are copied out of the matrix)."""
     for pi, part in enumerate(parts):
         if isinstance(part, slice):
             for a in range(part.start, part.stop, BLOCK_ROWS):
                 yield slice(a, min(a + BLOCK_ROWS, part.stop)), None, pi, a - part.start
         else:
-            for a in range(0, len(part), BLOCK_ROWS):
-                r = part[a : a + BLOCK_ROWS]
+            for a in range(0, len(part), GATHER_ROWS):
+                r = part[a : a + GATHER_ROWS]
                 yield r, r, pi, a
 
 
