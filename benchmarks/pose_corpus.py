@@ -152,3 +152,22 @@ def corpus(n: int, seed: int = 0, add_dir: Path | None = None, chunk: int = 200_
         entries[a : a + chunk] = augment(train, min(chunk, n - a), rng)
     queries = augment(val, 64, np.random.default_rng(seed + 1), absent=False)
     return entries, queries, desc
+
+
+def library_index(n: int, folder: Path, seed: int = 0, add_dir: Path | None = None):
+    """(DescriptorIndex as a library loads it: descriptors.npy mmapped from `folder`, queries, description,
+    seconds to generate, seconds to build). The in-memory copy is dropped once saved."""
+    import time
+
+    from posefinder.models.library.cache import build_index, load_index, save_index
+
+    t = time.perf_counter()
+    entries, queries, desc = corpus(n, seed=seed, add_dir=add_dir)
+    t_gen = time.perf_counter() - t
+    t = time.perf_counter()
+    index = build_index(np.arange(n), np.arange(n), -np.ones(n, np.int64), entries, generation=1)
+    t_build = time.perf_counter() - t
+    del entries
+    save_index(index, folder)
+    del index
+    return load_index(folder, 1), queries, desc, t_gen, t_build

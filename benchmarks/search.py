@@ -5,9 +5,10 @@ Run: `.venv/bin/python benchmarks/search.py [--sizes 136000,1000000] [--repeats 
 Measured in one run, per library size and query kind, as the median over repeats x queries of one query
 each (k = 10):
 
-- ours: `posefinder.models.library.search.exact_knn` over a `DescriptorIndex` (what `Library.search` runs
-  for an unfiltered query below the ANN threshold), the fast pass and the exact float64 re-rank included;
-  the SQLite lookup of the k results' file names (a few rows by primary key) is NOT included.
+- ours: `posefinder.models.library.search.exact_knn` over the `DescriptorIndex` of a library cache saved to
+  a temporary folder and loaded back as `Library.search` gets it (descriptors.npy memory-mapped): what
+  `Library.search` runs for an unfiltered query below the ANN threshold, the pass and the exact float64
+  re-rank included; the SQLite lookup of the k results' file names (k rows by primary key) is NOT included.
 - sklearn: `NearestNeighbors(algorithm="brute", metric="euclidean").kneighbors` fitted on the SAME float32
   descriptor matrix (no copy), for the query's descriptor (the mirrored one too for mirror queries: two
   query rows). It ranks by the paper's plain euclidean distance; ours also handles absent joints, partial
@@ -33,6 +34,7 @@ import argparse
 import gc
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +46,6 @@ import pose_corpus  # noqa: E402
 
 from posefinder.models import skeleton  # noqa: E402
 from posefinder.models.descriptor import Query, pose_descriptor  # noqa: E402
-from posefinder.models.library.cache import build_index  # noqa: E402
 from posefinder.models.library.search import exact_knn  # noqa: E402
 from posefinder.models.pose import Pose  # noqa: E402
 
@@ -97,19 +98,18 @@ def blas_info() -> str:
 
 
 def bench_size(n: int, args, bw: CopyBandwidth) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="posefinder-bench-") as tmp:
+        index, query_kp, corpus_desc, t_gen, t_build = pose_corpus.library_index(n, Path(tmp), seed=args.seed)
+        return _bench_index(index, query_kp, corpus_desc, t_gen, t_build, n, args, bw)
+
+
+def _bench_index(index, query_kp, corpus_desc, t_gen, t_build, n, args, bw: CopyBandwidth) -> list[dict]:
     from sklearn.neighbors import NearestNeighbors
 
-    t = time.perf_counter()
-    entries, query_kp, corpus_desc = pose_corpus.corpus(n, seed=args.seed)
-    t_gen = time.perf_counter() - t
-    t = time.perf_counter()
-    index = build_index(np.arange(n), np.arange(n), -np.ones(n, np.int64), entries)
-    t_build = time.perf_counter() - t
-    del entries
     gc.collect()
     print(f"\n{n:,} entries: {corpus_desc}; {len(index):,} searchable, {len(index.patterns)} presence patterns; "
-          f"generated in {t_gen:.1f} s, indexed in {t_build:.1f} s; matrix {index.descriptors.nbytes / 1e9:.2f} GB",
-          flush=True)  # fmt: skip
+          f"generated in {t_gen:.1f} s, indexed in {t_build:.1f} s; matrix {index.descriptors.nbytes / 1e9:.2f} GB "
+          "(descriptors.npy, memory-mapped as a library opens it)", flush=True)  # fmt: skip
     nn = NearestNeighbors(n_neighbors=K_RESULTS, algorithm="brute", metric="euclidean").fit(index.descriptors)
     assert nn._fit_X is index.descriptors or np.shares_memory(nn._fit_X, index.descriptors)
     queries = [Pose(kp) for kp in query_kp[: args.queries]]
@@ -135,8 +135,7 @@ def bench_size(n: int, args, bw: CopyBandwidth) -> list[dict]:
     for name, tt in times.items():
         ours, sk = float(np.median(tt["ours"])), float(np.median(tt["sklearn"]))
         out.append({"n": n, "kind": name, "ours": ours, "sklearn": sk, "bound": bound})
-    del nn, index
-    gc.collect()
+    del nn
     return out
 
 

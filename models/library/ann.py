@@ -1,14 +1,16 @@
-"""Approximate search for large libraries: an inverted file over the library's own descriptor matrix.
+"""Approximate search for large libraries: per-pattern inverted files with compressed codes, exact re-rank.
 
-The [ann] extra (faiss-cpu) builds it: the rows of each presence pattern are clustered by k-means (faiss)
-into cells of about sqrt(N) rows, in the space of that pattern's pairs. Every cell holds rows of ONE
-pattern, so the query distance to a cell's centroid is the same formula as to an entry of that pattern
-(search.py: for a pattern whose joints the query has, a plain euclidean distance between the rescaled query
-and the centroid, times the pattern's weight). A query scores every centroid with that formula (one small
-matrix-vector product), scans the `nprobe` best cells of each query side with the exact pass of search.py,
-and re-ranks exactly: the distances returned are exact, only the set of rows looked at is approximate.
-Cells of patterns that hold joints the query lacks (rescaled per row, so a centroid has no distance) are
-scanned whole.
+The [ann] extra (faiss-cpu). The rows of each common presence pattern get a faiss IVF index in the space of
+that pattern's pairs (k-means cells of about sqrt(N) rows; 4-bit scalar-quantised residuals, half a byte
+per dimension: ~113 bytes a row with its id, besides the library's own matrix; built in seconds per
+million rows). For a pattern whose joints the query has, the query distance to its rows is a plain
+euclidean distance between the query rescaled on those joints and the row, times the pattern's weight
+(search.py), so the IVF search of the `nprobe` nearest cells
+proposes the pattern's `candidates` nearest rows by that very distance, approximately. The proposals of
+every pattern and query side, plus every row of the rare patterns (fewer than MIN_CELLS_PER_PATTERN cells'
+worth of rows: scanned whole) and of patterns that hold joints the query lacks (rescaled per row, so not a
+euclidean distance), go through search.py's exact pass and exact re-rank: the distances returned are exact,
+only the set of rows looked at is approximate.
 
 Used by `Library.search` for queries with all of the query pose's joints switched on, orientation weight 0
 and no filters, on libraries with more than `Library.ann_threshold` entries; everything else is exact.
@@ -26,7 +28,7 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +39,15 @@ from posefinder.models.library.search import DescriptorIndex, KnnResult, SidePla
 log = logging.getLogger("posefinder.library.ann")
 
 ANN_FILE = "descriptors.ann.npz"
-ANN_FORMAT = 1
-#: Cells scanned per query side (out of about sqrt(N) + one per rare pattern).
-DEFAULT_NPROBE = 48
-#: k-means training rows per cell, and k-means iterations.
-TRAIN_ROWS_PER_CELL = 64
-#: A pattern gets cells when it has at least this many cells' worth of rows; rarer patterns are scanned
-#: whole (a few cells' centroids could not stand for rows spread over every pose).
+ANN_FORMAT = 2
+#: Cells searched per pattern and query side, and rows each such search proposes for the exact re-rank.
+DEFAULT_NPROBE = 16
+DEFAULT_CANDIDATES = 64
+#: A pattern gets an index when it has at least this many cells' worth of rows; rarer patterns are scanned.
 MIN_CELLS_PER_PATTERN = 8
-KMEANS_ITERATIONS = 16
-_ASSIGN_CHUNK = 65536
+TRAIN_ROWS_PER_CELL = 64
+MIN_TRAIN_ROWS = 20_000
+_ADD_CHUNK = 65536
 _missing_logged: set[str] = set()
 _build_lock = threading.Lock()
 
@@ -62,118 +63,108 @@ def available() -> bool:
 
 @dataclass
 class AnnIndex:
-    """Cells of rows of one presence pattern each, their centroids, and the rows of each cell."""
+    """One faiss IVF index per common presence pattern (ids = row numbers), and the rare patterns."""
 
     generation: int
     fingerprint: str
-    cell_pattern: np.ndarray  # (C,) int32: the pattern (index into DescriptorIndex.patterns) of each cell
-    centroids: np.ndarray  # (C, 300) float32, 0 outside the pattern's pairs
-    centroid_norms2: np.ndarray  # (C,) float64
-    list_starts: np.ndarray  # (C + 1,) int64
-    list_rows: np.ndarray  # (N - orphans,) int32: rows, cell by cell, ascending within a cell
-    orphan_patterns: np.ndarray  # (O,) int32: rare patterns (no cells), always scanned
+    patterns: np.ndarray  # (G,) int32: the common patterns (indices into DescriptorIndex.patterns)
+    indexes: list  # G faiss indexes over the pattern's pair columns
+    orphan_patterns: np.ndarray  # (O,) int32: rare patterns, always scanned
     nprobe: int = DEFAULT_NPROBE
+    candidates: int = DEFAULT_CANDIDATES
+    _columns: list = field(default_factory=list, repr=False)
 
     def matches(self, index: DescriptorIndex) -> bool:
         """Whether it was built from this descriptor cache (same generation, same rows)."""
         return self.generation == index.generation and self.fingerprint == index.fingerprint()
 
+    def columns(self, index: DescriptorIndex) -> list[np.ndarray]:
+        """The pair columns of each common pattern."""
+        if len(self._columns) != len(self.patterns):
+            self._columns = [np.flatnonzero(pair_mask(index.patterns[g])) for g in self.patterns]
+        return self._columns
+
     # -- building ------------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, index: DescriptorIndex, rows_per_cell: int | None = None, seed: int = 0, nprobe: int = DEFAULT_NPROBE):
-        """Cluster the rows of each common presence pattern into cells of about rows_per_cell (default
-        sqrt(N)) rows; rare patterns get no cells (they are scanned)."""
+    def build(cls, index: DescriptorIndex, rows_per_cell: int | None = None, seed: int = 0,
+              nprobe: int = DEFAULT_NPROBE, candidates: int = DEFAULT_CANDIDATES) -> "AnnIndex":  # fmt: skip
+        """An IVF index for each presence pattern with at least MIN_CELLS_PER_PATTERN cells of about
+        rows_per_cell (default sqrt(N)) rows."""
         import faiss
 
-        n, dim = index.descriptors.shape
+        n = len(index)
         target = rows_per_cell or max(16, int(math.sqrt(max(n, 1))))
         sizes = np.diff(index.starts)
         common = np.flatnonzero(sizes >= MIN_CELLS_PER_PATTERN * target)
         rng = np.random.default_rng(seed)
-        cell_pattern: list[int] = []
-        centroids: list[np.ndarray] = []
-        assign = np.full(n, -1, dtype=np.int64)
+        indexes = []
         for g in common:
             a, b = int(index.starts[g]), int(index.starts[g + 1])
-            nlist = max(1, round((b - a) / target))
             cols = np.flatnonzero(pair_mask(index.patterns[g]))
-            m = min(b - a, TRAIN_ROWS_PER_CELL * nlist)
-            sample = np.sort(rng.choice(b - a, size=m, replace=False)) + a
-            train = np.ascontiguousarray(index.descriptors[sample][:, cols], dtype=np.float32)
-            km = faiss.Kmeans(len(cols), nlist, niter=KMEANS_ITERATIONS, seed=int(rng.integers(1 << 30)),
-                              max_points_per_centroid=TRAIN_ROWS_PER_CELL, min_points_per_centroid=1)  # fmt: skip
-            km.train(train)
-            flat = faiss.IndexFlatL2(len(cols))
-            flat.add(km.centroids)
-            first = len(cell_pattern)
-            for s in range(a, b, _ASSIGN_CHUNK):
-                e = min(b, s + _ASSIGN_CHUNK)
-                _, nearest = flat.search(np.ascontiguousarray(index.descriptors[s:e][:, cols], dtype=np.float32), 1)
-                assign[s:e] = first + nearest[:, 0]
-            full = np.zeros((nlist, dim), dtype=np.float32)
-            full[:, cols] = km.centroids
-            centroids.append(full)
-            cell_pattern += [int(g)] * nlist
-        centroids_arr = np.concatenate(centroids) if centroids else np.zeros((0, dim), np.float32)
-        orphans = [int(g) for g in np.flatnonzero((sizes > 0) & (sizes < MIN_CELLS_PER_PATTERN * target))]
-        in_cells = assign >= 0
-        order = np.flatnonzero(in_cells)[np.argsort(assign[in_cells], kind="stable")]  # ascending within a cell
-        counts = np.bincount(assign[in_cells], minlength=len(centroids_arr))
-        c64 = centroids_arr.astype(np.float64)
+            nlist = max(1, round((b - a) / target))
+            ivf = _make_ivf(faiss, len(cols), nlist)
+            ivf.cp.seed = int(rng.integers(1 << 30))
+            ivf.cp.niter = 16
+            ivf.cp.max_points_per_centroid = TRAIN_ROWS_PER_CELL
+            ivf.cp.min_points_per_centroid = 1  # small libraries: fewer rows per cell, and no warning about it
+            n_train = min(b - a, max(TRAIN_ROWS_PER_CELL * nlist, MIN_TRAIN_ROWS))
+            sample = np.sort(rng.choice(b - a, size=n_train, replace=False)) + a
+            ivf.train(_columns_of(index.descriptors[sample], cols))
+            for s in range(a, b, _ADD_CHUNK):
+                e = min(b, s + _ADD_CHUNK)
+                ivf.add_with_ids(_columns_of(index.descriptors[s:e], cols), np.arange(s, e, dtype=np.int64))
+            indexes.append(ivf)
         return cls(
             generation=int(index.generation),
             fingerprint=index.fingerprint(),
-            cell_pattern=np.asarray(cell_pattern, dtype=np.int32),
-            centroids=centroids_arr,
-            centroid_norms2=np.einsum("ij,ij->i", c64, c64),
-            list_starts=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            list_rows=order.astype(np.int32),
-            orphan_patterns=np.asarray(orphans, dtype=np.int32),
+            patterns=common.astype(np.int32),
+            indexes=indexes,
+            orphan_patterns=np.flatnonzero((sizes > 0) & (sizes < MIN_CELLS_PER_PATTERN * target)).astype(np.int32),
             nprobe=int(nprobe),
+            candidates=int(candidates),
         )
 
     # -- searching -----------------------------------------------------------------------------------------
-    def cells_to_scan(self, plans: list[SidePlan]) -> np.ndarray:
-        """Cells to scan: for each query side, the nprobe cells whose centroid is nearest, and every cell of
-        a pattern compared on fewer joints than it has (no centroid distance)."""
-        chosen = []
-        cp = self.cell_pattern
-        for plan in plans:
-            mode = plan.mode[cp]
-            chosen.append(np.flatnonzero(mode == 2))
-            dots = self.centroids @ plan.q32
-            score = plan.alpha[cp] + plan.beta[cp] * dots + plan.cw[cp] * self.centroid_norms2
-            score[mode != 1] = np.inf
-            finite = int(np.count_nonzero(np.isfinite(score)))
-            take = min(self.nprobe, finite)
-            if 0 < take < finite:
-                chosen.append(np.argpartition(score, take - 1)[:take])
-            elif take:
-                chosen.append(np.flatnonzero(np.isfinite(score)))
-        return np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+    def rows_to_scan(self, index: DescriptorIndex, plans: list[SidePlan], k: int) -> list:
+        """Parts (slices and a sorted row array) for search.scan: the rows each pattern's index proposes for
+        each query side, and the rows of rare patterns and of patterns compared on fewer joints than they have."""
+        import faiss
 
-    def rows_of_cells(self, cells: np.ndarray) -> np.ndarray:
-        """The rows of the given cells, sorted."""
-        if len(cells) == 0:
-            return np.zeros(0, np.int64)
-        starts, ends = self.list_starts[cells], self.list_starts[cells + 1]
-        lengths = ends - starts
-        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        return np.sort(self.list_rows[offsets + np.arange(int(lengths.sum()))].astype(np.int64))
+        whole = set(self.orphan_patterns.tolist())
+        proposed = []
+        params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+        n_cand = max(self.candidates, 4 * k)
+        for g, ivf, cols in zip(self.patterns, self.indexes, self.columns(index)):
+            for plan in plans:
+                mode = plan.mode[g]
+                if mode == 2:
+                    whole.add(int(g))
+                elif mode == 1:
+                    v = (plan.q[cols] / plan.sq[g]).astype(np.float32)[None, :]
+                    _, ids = ivf.search(v, n_cand, params=params)
+                    proposed.append(ids[0][ids[0] >= 0])
+        whole_arr = np.asarray(sorted(whole), dtype=np.int64)
+        parts: list = _merged_slices(index.starts[whole_arr], index.starts[whole_arr + 1])
+        if proposed:
+            rows = np.unique(np.concatenate(proposed))
+            if len(whole_arr):
+                rows = rows[~np.isin(index.pattern_of_rows()[rows], whole_arr)]
+            if len(rows):
+                parts.append(rows)
+        return parts
 
     def knn(self, index: DescriptorIndex, query: Query, k: int, plans: list[SidePlan] | None = None) -> KnnResult:
-        """The k nearest among the rows of the scanned cells and of the rare patterns (exact distances)."""
+        """The k nearest among the proposed and scanned rows (exact distances), best first."""
         plans = plans or plan_query(index, query)
-        parts: list = _merged_slices(index.starts[self.orphan_patterns], index.starts[self.orphan_patterns + 1])
-        rows = self.rows_of_cells(self.cells_to_scan(plans))
-        if len(rows):
-            parts.append(rows)
-        return scan(index, plans, parts, k)
+        return scan(index, plans, self.rows_to_scan(index, plans, k), k)
 
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
+        import faiss
+
         folder = Path(folder)
         tmp = folder / f".{ANN_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+        blobs = {f"index_{i}": faiss.serialize_index(ivf) for i, ivf in enumerate(self.indexes)}
         try:
             with open(tmp, "wb") as f:
                 np.savez(
@@ -181,13 +172,11 @@ class AnnIndex:
                     format=np.int64(ANN_FORMAT),
                     generation=np.int64(self.generation),
                     fingerprint=np.array(self.fingerprint),
-                    cell_pattern=self.cell_pattern,
-                    centroids=self.centroids,
-                    centroid_norms2=self.centroid_norms2,
-                    list_starts=self.list_starts,
-                    list_rows=self.list_rows,
+                    patterns=self.patterns,
                     orphan_patterns=self.orphan_patterns,
                     nprobe=np.int64(self.nprobe),
+                    candidates=np.int64(self.candidates),
+                    **blobs,
                 )
             os.replace(tmp, folder / ANN_FILE)
         finally:
@@ -195,24 +184,37 @@ class AnnIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "AnnIndex | None":
-        """The saved index of a library folder, or None when it is missing or unreadable."""
+        """The saved index of a library folder, or None when it is missing, unreadable or faiss is absent."""
         try:
+            import faiss
+
             with np.load(Path(folder) / ANN_FILE, allow_pickle=False) as z:
                 if int(z["format"]) != ANN_FORMAT:
                     return None
+                patterns = z["patterns"]
                 return cls(
                     generation=int(z["generation"]),
                     fingerprint=str(z["fingerprint"]),
-                    cell_pattern=z["cell_pattern"],
-                    centroids=z["centroids"],
-                    centroid_norms2=z["centroid_norms2"],
-                    list_starts=z["list_starts"],
-                    list_rows=z["list_rows"],
+                    patterns=patterns,
+                    indexes=[faiss.deserialize_index(z[f"index_{i}"]) for i in range(len(patterns))],
                     orphan_patterns=z["orphan_patterns"],
                     nprobe=int(z["nprobe"]),
+                    candidates=int(z["candidates"]),
                 )
-        except (OSError, ValueError, KeyError, EOFError, TypeError):
+        except (OSError, ValueError, KeyError, EOFError, TypeError, ImportError, RuntimeError):
             return None
+
+
+def _make_ivf(faiss, dim: int, nlist: int):
+    """IVF over k-means cells with 4-bit scalar-quantised residuals (half a byte per dimension)."""
+    return faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatL2(dim), dim, nlist, faiss.ScalarQuantizer.QT_4bit, faiss.METRIC_L2, True
+    )
+
+
+def _columns_of(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """rows[:, cols] as a C-contiguous float32 array (what faiss takes)."""
+    return np.ascontiguousarray(np.asarray(rows)[:, cols], dtype=np.float32)
 
 
 def _merged_slices(starts: np.ndarray, stops: np.ndarray) -> list[slice]:
