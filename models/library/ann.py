@@ -1,16 +1,16 @@
 """Approximate search for large libraries: per-pattern inverted files with compressed codes, exact re-rank.
 
-The [ann] extra (faiss-cpu). The rows of each common presence pattern get a faiss IVF index in the space of
-that pattern's pairs (k-means cells of about sqrt(N) rows; 4-bit scalar-quantised residuals, half a byte
-per dimension: ~113 bytes a row with its id, besides the library's own matrix; built in seconds per
-million rows). For a pattern whose joints the query has, the query distance to its rows is a plain
-euclidean distance between the query rescaled on those joints and the row, times the pattern's weight
-(search.py), so the IVF search of the `nprobe` nearest cells
-proposes the pattern's `candidates` nearest rows by that very distance, approximately. The proposals of
-every pattern and query side, plus every row of the rare patterns (fewer than MIN_CELLS_PER_PATTERN cells'
-worth of rows: scanned whole) and of patterns that hold joints the query lacks (rescaled per row, so not a
-euclidean distance), go through search.py's exact pass and exact re-rank: the distances returned are exact,
-only the set of rows looked at is approximate.
+The [ann] extra (faiss-cpu). The rows of each presence pattern with at least MIN_INDEXED_ROWS rows get a
+faiss IndexIVFPQFastScan in the space of that pattern's pairs: sqrt(rows) k-means cells, residuals coded by
+a product quantiser of 4-bit codes for 2 dimensions each (53 bytes for the 210 pairs of 21 joints, plus an
+8-byte id: ~5% of the float32 matrix, which stays the only full copy), scanned with SIMD lookups. For a
+pattern whose joints the query has, the query distance to its rows is a plain euclidean distance between
+the query rescaled on those joints and the row, times the pattern's weight (search.py), so the search of
+the `nprobe` nearest cells proposes the pattern's `candidates` nearest rows by that very distance,
+approximately. The proposals of every pattern and query side, plus every row of the rare patterns and of
+patterns that hold joints the query lacks (rescaled per row, so not a euclidean distance), go through
+search.py's exact pass and exact re-rank: the distances returned are exact, only the set of rows looked
+at is approximate.
 
 Used by `Library.search` for queries with all of the query pose's joints switched on, orientation weight 0
 and no filters, on libraries with more than `Library.ann_threshold` entries; everything else is exact.
@@ -22,6 +22,7 @@ in the log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -39,17 +40,34 @@ from posefinder.models.library.search import DescriptorIndex, KnnResult, SidePla
 log = logging.getLogger("posefinder.library.ann")
 
 ANN_FILE = "descriptors.ann.npz"
-ANN_FORMAT = 2
+ANN_FORMAT = 3
 #: Cells searched per pattern and query side, and rows each such search proposes for the exact re-rank.
-DEFAULT_NPROBE = 16
-DEFAULT_CANDIDATES = 64
-#: A pattern gets an index when it has at least this many cells' worth of rows; rarer patterns are scanned.
-MIN_CELLS_PER_PATTERN = 8
+DEFAULT_NPROBE = 32
+DEFAULT_CANDIDATES = 128
+#: Patterns with fewer rows get no index: the exact pass scans them.
+MIN_INDEXED_ROWS = 1024
+#: Patterns scanned whole with at least this many rows are scanned as slices; smaller ones row by row.
+SLICE_ROWS = 8192
+#: Product quantiser: 2 dimensions per 4-bit code, so 4 per byte (the pattern's pairs are zero-padded).
+PQ_DIMS_PER_BYTE = 4
+KMEANS_ITERATIONS = 16
 TRAIN_ROWS_PER_CELL = 64
-MIN_TRAIN_ROWS = 20_000
+MIN_TRAIN_ROWS = 10_000
 _ADD_CHUNK = 65536
 _missing_logged: set[str] = set()
 _build_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _single_threaded(faiss):
+    """faiss (OpenMP) on one thread in this thread: single queries gain nothing from more, and OpenMP's
+    spinning barriers make many small calls crawl on a busy machine. OpenMP's thread count is per thread."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def available() -> bool:
@@ -86,40 +104,26 @@ class AnnIndex:
 
     # -- building ------------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, index: DescriptorIndex, rows_per_cell: int | None = None, seed: int = 0,
-              nprobe: int = DEFAULT_NPROBE, candidates: int = DEFAULT_CANDIDATES) -> "AnnIndex":  # fmt: skip
-        """An IVF index for each presence pattern with at least MIN_CELLS_PER_PATTERN cells of about
-        rows_per_cell (default sqrt(N)) rows."""
+    def build(cls, index: DescriptorIndex, seed: int = 0, nprobe: int = DEFAULT_NPROBE,
+              candidates: int = DEFAULT_CANDIDATES, min_rows: int | None = None) -> "AnnIndex":  # fmt: skip
+        """An IVF index (sqrt(rows) cells, 4-bit PQ codes) for each presence pattern with at least
+        min_rows (default MIN_INDEXED_ROWS) rows; rarer patterns are left to the exact scan."""
         import faiss
 
-        n = len(index)
-        target = rows_per_cell or max(16, int(math.sqrt(max(n, 1))))
+        min_rows = MIN_INDEXED_ROWS if min_rows is None else min_rows
         sizes = np.diff(index.starts)
-        common = np.flatnonzero(sizes >= MIN_CELLS_PER_PATTERN * target)
+        common = np.flatnonzero((sizes >= max(min_rows, 1)) & (sizes > 0))
         rng = np.random.default_rng(seed)
         indexes = []
-        for g in common:
-            a, b = int(index.starts[g]), int(index.starts[g + 1])
-            cols = np.flatnonzero(pair_mask(index.patterns[g]))
-            nlist = max(1, round((b - a) / target))
-            ivf = _make_ivf(faiss, len(cols), nlist)
-            ivf.cp.seed = int(rng.integers(1 << 30))
-            ivf.cp.niter = 16
-            ivf.cp.max_points_per_centroid = TRAIN_ROWS_PER_CELL
-            ivf.cp.min_points_per_centroid = 1  # small libraries: fewer rows per cell, and no warning about it
-            n_train = min(b - a, max(TRAIN_ROWS_PER_CELL * nlist, MIN_TRAIN_ROWS))
-            sample = np.sort(rng.choice(b - a, size=n_train, replace=False)) + a
-            ivf.train(_columns_of(index.descriptors[sample], cols))
-            for s in range(a, b, _ADD_CHUNK):
-                e = min(b, s + _ADD_CHUNK)
-                ivf.add_with_ids(_columns_of(index.descriptors[s:e], cols), np.arange(s, e, dtype=np.int64))
-            indexes.append(ivf)
+        with _single_threaded(faiss):
+            for g in common:
+                indexes.append(_pattern_index(faiss, index, int(g), rng))
         return cls(
             generation=int(index.generation),
             fingerprint=index.fingerprint(),
             patterns=common.astype(np.int32),
             indexes=indexes,
-            orphan_patterns=np.flatnonzero((sizes > 0) & (sizes < MIN_CELLS_PER_PATTERN * target)).astype(np.int32),
+            orphan_patterns=np.flatnonzero((sizes > 0) & (sizes < max(min_rows, 1))).astype(np.int32),
             nprobe=int(nprobe),
             candidates=int(candidates),
         )
@@ -134,23 +138,31 @@ class AnnIndex:
         proposed = []
         params = faiss.SearchParametersIVF(nprobe=self.nprobe)
         n_cand = max(self.candidates, 4 * k)
-        for g, ivf, cols in zip(self.patterns, self.indexes, self.columns(index)):
-            for plan in plans:
-                mode = plan.mode[g]
-                if mode == 2:
-                    whole.add(int(g))
-                elif mode == 1:
-                    v = (plan.q[cols] / plan.sq[g]).astype(np.float32)[None, :]
-                    _, ids = ivf.search(v, n_cand, params=params)
-                    proposed.append(ids[0][ids[0] >= 0])
+        with _single_threaded(faiss):
+            for g, ivf, cols in zip(self.patterns, self.indexes, self.columns(index)):
+                for plan in plans:
+                    mode = plan.mode[g]
+                    if mode == 2:
+                        whole.add(int(g))
+                    elif mode == 1:
+                        v = np.zeros((1, ivf.d), dtype=np.float32)
+                        v[0, : len(cols)] = plan.q[cols] / plan.sq[g]
+                        _, ids = ivf.search(v, n_cand, params=params)
+                        proposed.append(ids[0][ids[0] >= 0])
         whole_arr = np.asarray(sorted(whole), dtype=np.int64)
-        parts: list = _merged_slices(index.starts[whole_arr], index.starts[whole_arr + 1])
-        if proposed:
-            rows = np.unique(np.concatenate(proposed))
-            if len(whole_arr):
-                rows = rows[~np.isin(index.pattern_of_rows()[rows], whole_arr)]
+        sizes = index.starts[whole_arr + 1] - index.starts[whole_arr]
+        big = sizes >= SLICE_ROWS
+        parts: list = _merged_slices(index.starts[whole_arr[big]], index.starts[whole_arr[big] + 1])
+        # small patterns' rows join the proposals as one sorted row array (a few blocks, not many slices)
+        small = [np.arange(index.starts[g], index.starts[g + 1]) for g in whole_arr[~big]]
+        rows = np.concatenate(proposed + small) if proposed or small else np.zeros(0, np.int64)
+        if len(rows):
+            rows = np.sort(rows)
+            rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]
+            if big.any():
+                rows = rows[~np.isin(index.pattern_of_rows()[rows], whole_arr[big])]
             if len(rows):
-                parts.append(rows)
+                parts.append(rows.astype(np.int64))
         return parts
 
     def knn(self, index: DescriptorIndex, query: Query, k: int, plans: list[SidePlan] | None = None) -> KnnResult:
@@ -205,16 +217,31 @@ class AnnIndex:
             return None
 
 
-def _make_ivf(faiss, dim: int, nlist: int):
-    """IVF over k-means cells with 4-bit scalar-quantised residuals (half a byte per dimension)."""
-    return faiss.IndexIVFScalarQuantizer(
-        faiss.IndexFlatL2(dim), dim, nlist, faiss.ScalarQuantizer.QT_4bit, faiss.METRIC_L2, True
-    )
+def _pattern_index(faiss, index: DescriptorIndex, g: int, rng: np.random.Generator):
+    """The IVF-PQ fast-scan index of pattern g's rows (ids = row numbers)."""
+    a, b = int(index.starts[g]), int(index.starts[g + 1])
+    cols = np.flatnonzero(pair_mask(index.patterns[g]))
+    dim = -(-len(cols) // PQ_DIMS_PER_BYTE) * PQ_DIMS_PER_BYTE
+    nlist = max(1, round(math.sqrt(b - a)))
+    ivf = faiss.IndexIVFPQFastScan(faiss.IndexFlatL2(dim), dim, nlist, dim // 2, 4)
+    ivf.cp.seed = int(rng.integers(1 << 30))
+    ivf.cp.niter = KMEANS_ITERATIONS
+    ivf.cp.max_points_per_centroid = TRAIN_ROWS_PER_CELL
+    ivf.cp.min_points_per_centroid = 1  # small patterns: few rows per cell, and no warning about it
+    n_train = min(b - a, max(TRAIN_ROWS_PER_CELL * nlist, MIN_TRAIN_ROWS))
+    sample = np.sort(rng.choice(b - a, size=n_train, replace=False)) + a
+    ivf.train(_columns_of(index.descriptors[sample], cols, dim))
+    for s in range(a, b, _ADD_CHUNK):
+        e = min(b, s + _ADD_CHUNK)
+        ivf.add_with_ids(_columns_of(index.descriptors[s:e], cols, dim), np.arange(s, e, dtype=np.int64))
+    return ivf
 
 
-def _columns_of(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """rows[:, cols] as a C-contiguous float32 array (what faiss takes)."""
-    return np.ascontiguousarray(np.asarray(rows)[:, cols], dtype=np.float32)
+def _columns_of(rows: np.ndarray, cols: np.ndarray, dim: int) -> np.ndarray:
+    """rows[:, cols] as float32, zero-padded to dim columns (what the index takes)."""
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    out[:, : len(cols)] = np.asarray(rows)[:, cols]
+    return out
 
 
 def _merged_slices(starts: np.ndarray, stops: np.ndarray) -> list[slice]:

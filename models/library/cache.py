@@ -195,7 +195,8 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
         or int(arrays["starts"][-1]) != n
     ):
         return None
-    return DescriptorIndex(descriptors=desc, generation=int(generation), **arrays)
+    # a plain ndarray view of the mapping (np.memmap's slicing overhead is paid on every block of a search)
+    return DescriptorIndex(descriptors=np.asarray(desc), generation=int(generation), **arrays)
 
 
 def remove_cache(folder: Path) -> None:

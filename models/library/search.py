@@ -232,7 +232,7 @@ def _general_lower(index: DescriptorIndex, plan: SidePlan, sel, pid: np.ndarray,
 
 def _block_lower(index: DescriptorIndex, plans: list[SidePlan], sel, rows: np.ndarray | None) -> np.ndarray:
     """Lower bounds of the query distance (best side) for one block: sel is a slice of rows, or `rows` sorted."""
-    desc = index.descriptors[sel]
+    desc = index.descriptors[sel] if rows is None else np.take(index.descriptors, rows, axis=0)
     n2 = index.norms2[sel]
     pid = index.pattern_of_rows()[sel]
     uniform = pid[0] == pid[-1]  # rows are sorted by pattern
