@@ -151,6 +151,43 @@ def test_the_pass_value_is_a_lower_bound_of_the_exact_distance():
         assert np.all(exact[fin] - lower[fin] <= 1e-3 * (1 + exact[fin]))  # and a tight one
 
 
+def _without_projection(index):
+    fields = ("descriptors", "coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids")
+    return search.DescriptorIndex(**{f: getattr(index, f) for f in fields})
+
+
+def test_the_projection_value_is_a_lower_bound_and_prunes_most_rows(monkeypatch):
+    """The principal-component bound never exceeds the exact distance, and the search evaluates only the
+    rows it cannot rule out with it (a small part of a library of similar poses), with the same result as
+    the full scan."""
+    poses = _many_pattern_poses(300, seed=13) + random_poses(4000, seed=14, jitter=0.2)
+    index = _index_of(poses)
+    rng = np.random.default_rng(8)
+    for mirror in (False, True):
+        query = Query(random_pose(rng, jitter=0.2), mirror=mirror)
+        plans = plan_query(index, query)
+        lower = search._projection_lower(index, plans, slice(0, len(index)))
+        exact, _ = search.exact_distances_sq(index, plans, np.arange(len(index)))
+        fin = np.isfinite(lower)
+        assert fin.sum() > 3000 and np.all(lower[fin] <= exact[fin])
+        seen = []
+        real = search._block_lower
+        monkeypatch.setattr(search, "_block_lower", lambda i, p, sel, rows: seen.append(len(rows)) or real(i, p, sel, rows))
+        got = exact_knn(index, query, 10)
+        monkeypatch.setattr(search, "_block_lower", real)
+        want = exact_knn(_without_projection(index), query, 10)
+        assert got.rows.tolist() == want.rows.tolist() and np.array_equal(got.distances, want.distances)
+        assert sum(seen) < len(index) // 4
+
+
+def test_without_a_projection_the_search_scans_everything_and_agrees():
+    poses = _many_pattern_poses(500, seed=15)
+    index = _index_of(poses)
+    query = Query(random_pose(np.random.default_rng(9)), mirror=True)
+    a, b = exact_knn(index, query, 10), exact_knn(_without_projection(index), query, 10)
+    assert a.rows.tolist() == b.rows.tolist() and np.array_equal(a.distances, b.distances)
+
+
 def test_empty_index_and_k_zero():
     index = _index_of(random_poses(5, seed=12))
     q = Query(random_pose(np.random.default_rng(7)))

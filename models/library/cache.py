@@ -2,7 +2,8 @@
 
 Files: `descriptors.npy` (N x 300 float32, the paper's descriptors, mmapped for search) and
 `descriptors.index.npz` (pose/image/folder ids, presence patterns, normalised coordinates, norms, torso up
-vectors, the SQLite generation they were built from, and the identity (inode, size, mtime) of the
+vectors, a 16-dimensional principal-component projection of the descriptors, the SQLite generation they
+were built from, and the identity (inode, size, mtime) of the
 descriptors.npy they belong to). Both are written to temporary names and renamed, the npz last; a cache
 whose generation differs from SQLite's, or whose files do not match, is stale and is rebuilt. Readers that
 cannot write keep the rebuilt cache in memory.
@@ -22,7 +23,10 @@ from posefinder.models.library.search import DescriptorIndex
 
 DESCRIPTORS_FILE = "descriptors.npy"
 INDEX_FILE = "descriptors.index.npz"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+#: Dimensions of the principal-component projection kept for pruning (search.py): 64 bytes a row.
+PROJECTION_DIMS = 16
+_PCA_SAMPLE = 20_000
 _CHUNK = 16384
 K = skeleton.NUM_KEYPOINTS
 _SH = [skeleton.INDEX["left_shoulder"], skeleton.INDEX["right_shoulder"]]
@@ -108,8 +112,13 @@ def build_index(
         norms2[a : a + _CHUNK] = np.einsum("ij,ij->i", d64, d64)
         coords[a : a + _CHUNK] = c
         up[a : a + _CHUNK] = _torso_up_many(xy, present)
+    basis, mean, proj, proj_norms2 = principal_projection(desc)
     return DescriptorIndex(
         descriptors=desc,
+        basis=basis,
+        mean=mean,
+        proj=proj,
+        proj_norms2=proj_norms2,
         coords=coords,
         norms2=norms2,
         up=up,
@@ -120,6 +129,34 @@ def build_index(
         folder_ids=np.asarray(folder_ids, dtype=np.int64)[order],
         generation=int(generation),
     )
+
+
+def principal_projection(desc: np.ndarray, dims: int = PROJECTION_DIMS, seed: int = 0):
+    """(basis (300, dims) float32 with orthonormal columns, mean (300,) float32, projections (dims, N)
+    float32 = ((D - mean) @ basis).T (component-major: a search reads each component contiguously), their
+    squared norms (N,) float64): the principal components of a sample of the rows (zero columns where the
+    sample has fewer). Computed in float64 from the float32 basis and mean that are stored, so that search
+    can bound its own rounding."""
+    n, d = desc.shape
+    basis64 = np.zeros((d, dims))
+    mean64 = np.zeros(d)
+    if n:
+        rng = np.random.default_rng(seed)
+        sample = np.asarray(desc[np.sort(rng.choice(n, size=min(n, _PCA_SAMPLE), replace=False))], dtype=np.float64)
+        mean64 = sample.mean(axis=0)
+        vt = np.linalg.svd(sample - mean64, full_matrices=False)[2][:dims]
+        basis64[:, : len(vt)] = vt.T
+    basis = basis64.astype(np.float32)
+    mean = mean64.astype(np.float32)
+    basis64, mean64 = basis.astype(np.float64), mean.astype(np.float64)
+    proj = np.empty((dims, n), dtype=np.float32)
+    norms2 = np.empty(n)
+    for a in range(0, n, _CHUNK):
+        z = ((desc[a : a + _CHUNK].astype(np.float64) - mean64) @ basis64).T
+        proj[:, a : a + _CHUNK] = z
+        z32 = proj[:, a : a + _CHUNK].astype(np.float64)
+        norms2[a : a + _CHUNK] = np.einsum("ij,ij->j", z32, z32)
+    return basis, mean, proj, norms2
 
 
 def _identity(path: Path) -> np.ndarray:
@@ -146,6 +183,10 @@ def save_index(index: DescriptorIndex, folder: Path) -> None:
                 generation=np.int64(index.generation),
                 descriptors_identity=ident,
                 coords=index.coords,
+                basis=index.basis,
+                mean=index.mean,
+                proj=index.proj,
+                proj_norms2=index.proj_norms2,
                 norms2=index.norms2,
                 up=index.up,
                 patterns=index.patterns,
@@ -177,7 +218,8 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
             ident = z["descriptors_identity"]
             arrays = {
                 name: z[name]
-                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids")
+                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids",
+                             "basis", "mean", "proj", "proj_norms2")  # fmt: skip
             }
         if not np.array_equal(_identity(desc_path), ident):
             return None
@@ -193,6 +235,7 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
         or arrays["coords"].shape != (n, K, 2)
         or arrays["patterns"].shape[1:] != (K,)
         or int(arrays["starts"][-1]) != n
+        or arrays["proj"].shape != (arrays["basis"].shape[1], n)
     ):
         return None
     # a plain ndarray view of the mapping (np.memmap's slicing overhead is paid on every block of a search)

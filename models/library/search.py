@@ -69,6 +69,8 @@ class DescriptorIndex:
     and divided by the same scale (0 where absent); norms2: (N,) float64 squared descriptor norms;
     up: (N, 2) float32 torso up vector (nan where undefined); patterns: (P, 25) bool; starts: (P + 1,)
     row offsets of each pattern's slice; pose_ids, image_ids, folder_ids: (N,) int64 (folder -1: none).
+    basis: (300, r) float32 orthonormal columns, mean: (300,) float32, proj: (r, N) float32
+    ((descriptors - mean) @ basis).T, proj_norms2: (N,) float64 (the projection bound; None: no pruning).
     """
 
     descriptors: np.ndarray
@@ -81,6 +83,10 @@ class DescriptorIndex:
     image_ids: np.ndarray
     folder_ids: np.ndarray
     generation: int = -1
+    basis: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    proj: np.ndarray | None = None
+    proj_norms2: np.ndarray | None = None
     _row_patterns: np.ndarray | None = field(default=None, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
@@ -395,4 +401,139 @@ def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray
     if len(index) == 0 or k <= 0:
         return _empty()
     plans = plan_query(index, query)
-    return scan(index, plans, [slice(0, len(index))], k, row_mask)
+    everything = [slice(0, len(index))]
+    if index.proj is None:
+        return scan(index, plans, everything, k, row_mask)
+    modes = np.stack([p.mode for p in plans])
+    prunable = np.all(modes <= 1, axis=0) & np.any(modes == 1, axis=0)
+    if not prunable.any():
+        return scan(index, plans, everything, k, row_mask)
+    rest = np.any(modes == 2, axis=0)  # compared on rescaled shared joints: no projection bound, scanned
+    pruned_parts = _pattern_slices(index, np.flatnonzero(prunable))
+    rows_of = _Positions(pruned_parts)
+    lower = np.empty(int(rows_of.offsets[-1]))
+    pilot_n = max(4 * candidate_count(k), PILOT_ROWS)
+    pilot: list[np.ndarray] = []
+    held, tau = 0, _MAX_FLOAT
+    off = 0
+    for part in pruned_parts:
+        for sel in _slice_blocks(part):
+            d = _projection_lower(index, plans, sel)
+            if row_mask is not None:
+                d[~row_mask[sel]] = np.inf
+            lower[off : off + len(d)] = d
+            keep = np.flatnonzero(d <= tau)
+            if keep.size:
+                pilot.append(off + keep)
+                held += keep.size
+                if held > 4 * pilot_n:
+                    pos = np.concatenate(pilot)
+                    pos = pos[np.argpartition(lower[pos], pilot_n - 1)[:pilot_n]]
+                    pilot, held, tau = [pos], pilot_n, float(lower[pos].max())
+            off += len(d)
+    if held == 0:
+        return scan(index, plans, _pattern_slices(index, np.flatnonzero(rest)), k, row_mask)
+    pos = np.concatenate(pilot)
+    if held > pilot_n:
+        pos = pos[np.argpartition(lower[pos], pilot_n - 1)[:pilot_n]]
+    res = scan(index, plans, [np.sort(rows_of.rows(pos))], k, row_mask)
+    # every row left out has a bound above the pilot's k-th distance, which is >= the final k-th distance
+    kth = float(res.distances[k - 1]) ** 2 * (1 + 1e-9) + 1e-300 if len(res.rows) >= k else np.inf
+    keep = np.flatnonzero(lower <= kth) if np.isfinite(kth) else np.flatnonzero(np.isfinite(lower))
+    rows = np.sort(rows_of.rows(np.union1d(keep, pos)))
+    return scan(index, plans, _pattern_slices(index, np.flatnonzero(rest)) + [rows], k, row_mask)
+
+
+#: Rows the pruned search evaluates first, best by the projection bound (their k-th distance sets the cut).
+PILOT_ROWS = 256
+#: Slack of the projection bound, relative to |z_q|^2 + |z_e|^2: float32 rounding of the stored and the
+#: query's projections (u each, 4u after squaring) and of the r-term dot product (gamma_16 = 17u), with
+#: 2ab <= a^2 + b^2; and relative to the bound itself: the stored float32 basis is orthonormal only to
+#: ||E||_2 <= u sqrt(300 r) ~ 4e-6, so |basis^T x|^2 <= (1 + 1e-5) |x|^2.
+_PROJ_SLACK = 24 * _U32
+_PROJ_SCALE = 1 - 2e-5
+
+
+def _pattern_slices(index: DescriptorIndex, patterns: np.ndarray) -> list[slice]:
+    """Row ranges of the given patterns, adjacent ones merged."""
+    out: list[slice] = []
+    for g in patterns:
+        a, b = int(index.starts[g]), int(index.starts[g + 1])
+        if a == b:
+            continue
+        if out and out[-1].stop == a:
+            out[-1] = slice(out[-1].start, b)
+        else:
+            out.append(slice(a, b))
+    return out
+
+
+def _slice_blocks(part: slice):
+    for a in range(part.start, part.stop, BLOCK_ROWS):
+        yield slice(a, min(a + BLOCK_ROWS, part.stop))
+
+
+class _Positions:
+    """Maps positions in the concatenation of row slices back to rows."""
+
+    def __init__(self, parts: list[slice]):
+        self.starts = np.array([p.start for p in parts], dtype=np.int64)
+        lengths = np.array([p.stop - p.start for p in parts], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)])
+
+    def rows(self, pos: np.ndarray) -> np.ndarray:
+        pos = np.asarray(pos, dtype=np.int64)
+        part = np.searchsorted(self.offsets, pos, side="right") - 1
+        return self.starts[part] + (pos - self.offsets[part])
+
+
+def _projection_lower(index: DescriptorIndex, plans: list[SidePlan], sel: slice) -> np.ndarray:
+    """A lower bound of the query distance for rows of patterns whose joints every side compares on their
+    own normalisation (mode 1, or 0 = not comparable): with x = v_g - D_e (v_g the query rescaled on the
+    pattern's joints), d^2 = w_g |x|^2 >= w_g |basis^T x|^2 = w_g |z_q - z_e|^2, z = projections."""
+    z = index.proj[:, sel]  # (r, n), each component contiguous
+    z2 = index.proj_norms2[sel]
+    pid = index.pattern_of_rows()[sel]
+    uniform = pid[0] == pid[-1]
+    best = None
+    for plan in plans:
+        zq, c0, c1, c2 = _query_projection(index, plan)
+        if uniform:
+            g = int(pid[0])
+            if plan.mode[g] != 1:
+                d = np.full(len(pid), np.inf)
+            else:
+                # einsum, not BLAS: a 16-term product per row is too small to pay for BLAS threads' sync
+                d = np.einsum("i,ij->j", zq[:, g], z) * c1[g]
+                d += c0[g]
+                d += c2[g] * z2
+        else:
+            dots = np.einsum("ij,ij->j", z, zq[:, pid])
+            d = dots * c1[pid]
+            d += c0[pid]
+            d += c2[pid] * z2
+            d[plan.mode[pid] != 1] = np.inf
+        best = d if best is None else np.minimum(best, d, out=best)
+    return best
+
+
+def _query_projection(index: DescriptorIndex, plan: SidePlan):
+    """(z_q (r, P) float32: the query rescaled on each pattern's joints (0 outside its pairs), minus the
+    mean, projected; and per pattern the coefficients of the bound c0 + c1 z_q.z_e + c2 |z_e|^2, with the
+    rounding slack folded in). Computed once per query side."""
+    cached = getattr(plan, "_projection", None)
+    if cached is None:
+        basis = index.basis.astype(np.float64)
+        v = np.where(pair_mask(index.patterns), plan.q[None, :] / plan.sq[:, None], 0.0)
+        zq32 = ((v - index.mean.astype(np.float64)) @ basis).astype(np.float32)
+        z64 = zq32.astype(np.float64)
+        zq2 = np.einsum("ij,ij->i", z64, z64)  # of the float32 z_q the bound uses
+        w = plan.w
+        cached = (
+            np.ascontiguousarray(zq32.T),
+            w * (_PROJ_SCALE - _PROJ_SLACK) * zq2,
+            -2.0 * w * _PROJ_SCALE,
+            w * (_PROJ_SCALE - _PROJ_SLACK),
+        )
+        plan._projection = cached
+    return cached
