@@ -18,7 +18,9 @@ each (k = 10):
   time of `np.copyto(dst, src)` for float32 buffers of B = 256 MiB each (read + write both counted, as in
   STREAM's "copy"), measured in the same run, interleaved with the searches. It is the time to stream the
   matrix once at the rate this process can copy memory; the coords and norms arrays the search also reads
-  for some rows are not counted.
+  for some rows are not counted. Full and mirror queries do not stream the matrix: an exact lower bound
+  from a 16-component projection (search.py, "Pruning") rules out most rows, so their time can be well
+  below this bound; partial queries (rows rescaled on the shared joints) make the one pass it describes.
 
 Query kinds: "full" (all the query pose's joints), "legs off" (hips, knees, ankles and leg midpoints
 switched off), "mirror" (all joints, mirror search: both sides in the same pass).

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from posefinder.models.descriptor import Query, pair_mask
-from posefinder.models.library.search import DescriptorIndex, KnnResult, SidePlan, plan_query, scan
+from posefinder.models.library.search import DescriptorIndex, KnnResult, SidePlan, knn_among, plan_query
 
 log = logging.getLogger("posefinder.library.ann")
 
@@ -46,8 +46,6 @@ DEFAULT_NPROBE = 32
 DEFAULT_CANDIDATES = 128
 #: Patterns with fewer rows get no index: the exact pass scans them.
 MIN_INDEXED_ROWS = 1024
-#: Patterns scanned whole with at least this many rows are scanned as slices; smaller ones row by row.
-SLICE_ROWS = 8192
 #: Product quantiser: 2 dimensions per 4-bit code, so 4 per byte (the pattern's pairs are zero-padded).
 PQ_DIMS_PER_BYTE = 4
 KMEANS_ITERATIONS = 16
@@ -150,25 +148,21 @@ class AnnIndex:
                         _, ids = ivf.search(v, n_cand, params=params)
                         proposed.append(ids[0][ids[0] >= 0])
         whole_arr = np.asarray(sorted(whole), dtype=np.int64)
-        sizes = index.starts[whole_arr + 1] - index.starts[whole_arr]
-        big = sizes >= SLICE_ROWS
-        parts: list = _merged_slices(index.starts[whole_arr[big]], index.starts[whole_arr[big] + 1])
-        # small patterns' rows join the proposals as one sorted row array (a few blocks, not many slices)
-        small = [np.arange(index.starts[g], index.starts[g + 1]) for g in whole_arr[~big]]
-        rows = np.concatenate(proposed + small) if proposed or small else np.zeros(0, np.int64)
-        if len(rows):
-            rows = np.sort(rows)
+        parts: list = _merged_slices(index.starts[whole_arr], index.starts[whole_arr + 1])
+        if proposed:
+            rows = np.sort(np.concatenate(proposed))
             rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]
-            if big.any():
-                rows = rows[~np.isin(index.pattern_of_rows()[rows], whole_arr[big])]
+            if len(whole_arr):
+                rows = rows[~np.isin(index.pattern_of_rows()[rows], whole_arr)]
             if len(rows):
                 parts.append(rows.astype(np.int64))
         return parts
 
     def knn(self, index: DescriptorIndex, query: Query, k: int, plans: list[SidePlan] | None = None) -> KnnResult:
-        """The k nearest among the proposed and scanned rows (exact distances), best first."""
+        """The k nearest among the proposed rows and the rows of the patterns searched whole (exact
+        distances; those patterns pruned by the projection bound like the exact search), best first."""
         plans = plans or plan_query(index, query)
-        return scan(index, plans, self.rows_to_scan(index, plans, k), k)
+        return knn_among(index, plans, self.rows_to_scan(index, plans, k), k)
 
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:

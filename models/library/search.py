@@ -1,4 +1,4 @@
-"""Exact k-nearest-neighbour search over the descriptor matrix: one blocked pass, then an exact re-rank.
+"""Exact k-nearest-neighbour search over the descriptor matrix: a pruned blocked pass, then an exact re-rank.
 
 For a query with joints J and an entry e with present joints P_e, S = J & P_e and (descriptor.py)
 
@@ -16,6 +16,14 @@ sum_{i<j in S} |x_i - x_j|^2 = |S| sum_{i in S} |x_i|^2 - |sum_{i in S} x_i|^2 (
 The pass runs in blocks of BLOCK_ROWS rows (a matrix-vector product per block and query side, then the
 formula on cache-resident vectors) and keeps only the rows below the running m-th best value, so nothing of
 length N is sorted.
+
+Pruning (exact_knn): for rows compared on their own normalisation (S = P_e, every row for a query with all
+its joints on) d^2 = w_S |v - D_e|^2 with v the query rescaled on P_e, and for any orthonormal basis U,
+|v - D_e|^2 >= |U^T (v - mean) - U^T (D_e - mean)|^2. The cache keeps the 16 principal components of the
+descriptors' projections (64 bytes a row, 5% of the matrix): one pass over them bounds every such row from
+below, the PILOT_ROWS best by that bound get the exact treatment, and only rows whose bound does not exceed
+the pilot's k-th exact distance are read from the matrix at all. On real poses that is well under 1% of
+the rows. Rows compared on rescaled shared joints (partial queries) have no such bound and are scanned.
 
 Exactness: the float32 product and the float32 coordinates make the pass approximate; it computes a LOWER
 BOUND of each distance instead (B_e, a sum of 300 non-negative products, is off by at most GAMMA_DOT * B_e in
@@ -400,16 +408,27 @@ def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray
     ties broken by pose id."""
     if len(index) == 0 or k <= 0:
         return _empty()
-    plans = plan_query(index, query)
-    everything = [slice(0, len(index))]
-    if index.proj is None:
-        return scan(index, plans, everything, k, row_mask)
+    return knn_among(index, plan_query(index, query), [slice(0, len(index))], k, row_mask)
+
+
+def knn_among(index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_mask: np.ndarray | None = None) -> KnnResult:
+    """The exact k nearest among the rows of `parts` (row slices, or sorted row arrays, which are evaluated
+    as they are): rows of slices that the projection bound covers are pruned with it (module docstring),
+    the others scanned."""
+    if index.proj is None or k <= 0:
+        return scan(index, plans, parts, k, row_mask)
     modes = np.stack([p.mode for p in plans])
     prunable = np.all(modes <= 1, axis=0) & np.any(modes == 1, axis=0)
-    if not prunable.any():
-        return scan(index, plans, everything, k, row_mask)
-    rest = np.any(modes == 2, axis=0)  # compared on rescaled shared joints: no projection bound, scanned
-    pruned_parts = _pattern_slices(index, np.flatnonzero(prunable))
+    scanned = np.any(modes == 2, axis=0)  # compared on rescaled shared joints: no projection bound
+    pruned_parts, rest = [], []
+    for part in parts:
+        if isinstance(part, slice):
+            pruned_parts += _pattern_runs(index, part, prunable)
+            rest += _pattern_runs(index, part, scanned)
+        elif len(part):
+            rest.append(part)
+    if not pruned_parts:
+        return scan(index, plans, rest, k, row_mask)
     rows_of = _Positions(pruned_parts)
     lower = np.empty(int(rows_of.offsets[-1]))
     pilot_n = max(4 * candidate_count(k), PILOT_ROWS)
@@ -432,7 +451,7 @@ def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray
                     pilot, held, tau = [pos], pilot_n, float(lower[pos].max())
             off += len(d)
     if held == 0:
-        return scan(index, plans, _pattern_slices(index, np.flatnonzero(rest)), k, row_mask)
+        return scan(index, plans, rest, k, row_mask)
     pos = np.concatenate(pilot)
     if held > pilot_n:
         pos = pos[np.argpartition(lower[pos], pilot_n - 1)[:pilot_n]]
@@ -440,8 +459,25 @@ def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray
     # every row left out has a bound above the pilot's k-th distance, which is >= the final k-th distance
     kth = float(res.distances[k - 1]) ** 2 * (1 + 1e-9) + 1e-300 if len(res.rows) >= k else np.inf
     keep = np.flatnonzero(lower <= kth) if np.isfinite(kth) else np.flatnonzero(np.isfinite(lower))
-    rows = np.sort(rows_of.rows(np.union1d(keep, pos)))
-    return scan(index, plans, _pattern_slices(index, np.flatnonzero(rest)) + [rows], k, row_mask)
+    return scan(index, plans, rest + [np.sort(rows_of.rows(np.union1d(keep, pos)))], k, row_mask)
+
+
+def _pattern_runs(index: DescriptorIndex, part: slice, which: np.ndarray) -> list[slice]:
+    """The rows of `part` whose pattern is marked in `which`, as slices (adjacent ones merged)."""
+    g0 = int(np.searchsorted(index.starts, part.start, side="right")) - 1
+    g1 = int(np.searchsorted(index.starts, part.stop, side="left"))
+    out: list[slice] = []
+    for g in range(max(g0, 0), min(g1, len(which))):
+        if not which[g]:
+            continue
+        a, b = max(part.start, int(index.starts[g])), min(part.stop, int(index.starts[g + 1]))
+        if a >= b:
+            continue
+        if out and out[-1].stop == a:
+            out[-1] = slice(out[-1].start, b)
+        else:
+            out.append(slice(a, b))
+    return out
 
 
 #: Rows the pruned search evaluates first, best by the projection bound (their k-th distance sets the cut).
@@ -452,20 +488,6 @@ PILOT_ROWS = 256
 #: ||E||_2 <= u sqrt(300 r) ~ 4e-6, so |basis^T x|^2 <= (1 + 1e-5) |x|^2.
 _PROJ_SLACK = 24 * _U32
 _PROJ_SCALE = 1 - 2e-5
-
-
-def _pattern_slices(index: DescriptorIndex, patterns: np.ndarray) -> list[slice]:
-    """Row ranges of the given patterns, adjacent ones merged."""
-    out: list[slice] = []
-    for g in patterns:
-        a, b = int(index.starts[g]), int(index.starts[g + 1])
-        if a == b:
-            continue
-        if out and out[-1].stop == a:
-            out[-1] = slice(out[-1].start, b)
-        else:
-            out.append(slice(a, b))
-    return out
 
 
 def _slice_blocks(part: slice):
