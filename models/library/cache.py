@@ -23,7 +23,7 @@ from posefinder.models.library.search import DescriptorIndex
 
 DESCRIPTORS_FILE = "descriptors.npy"
 INDEX_FILE = "descriptors.index.npz"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 #: Dimensions of the principal-component projection kept for pruning (search.py): 64 bytes a row.
 PROJECTION_DIMS = 16
 _PCA_SAMPLE = 20_000
@@ -93,7 +93,7 @@ def build_index(
 
     n = len(order)
     desc = np.empty((n, len(PAIRS)), dtype=np.float32)
-    coords = np.empty((n, K, 2), dtype=np.float32)
+    coords = np.empty((K, 2, n), dtype=np.float32)  # joint-major: search reduces over joints elementwise
     norms2 = np.empty(n, dtype=np.float64)
     up = np.empty((n, 2), dtype=np.float32)
     for a in range(0, n, _CHUNK):
@@ -110,7 +110,7 @@ def build_index(
         desc[a : a + _CHUNK] = d
         d64 = d.astype(np.float64)
         norms2[a : a + _CHUNK] = np.einsum("ij,ij->i", d64, d64)
-        coords[a : a + _CHUNK] = c
+        coords[:, :, a : a + _CHUNK] = c.transpose(1, 2, 0)
         up[a : a + _CHUNK] = _torso_up_many(xy, present)
     basis, mean, proj, proj_norms2 = principal_projection(desc)
     return DescriptorIndex(
@@ -232,7 +232,7 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
     if (
         desc.dtype != np.float32
         or desc.shape != (n, len(PAIRS))
-        or arrays["coords"].shape != (n, K, 2)
+        or arrays["coords"].shape != (K, 2, n)
         or arrays["patterns"].shape[1:] != (K,)
         or int(arrays["starts"][-1]) != n
         or arrays["proj"].shape != (arrays["basis"].shape[1], n)

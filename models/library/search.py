@@ -73,8 +73,8 @@ class DescriptorIndex:
     """The searchable arrays of a library, rows sorted by presence pattern (then pose id).
 
     descriptors: (N, 300) float32, each entry's pairwise distances normalised on its own present joints
-    (0 for pairs touching an absent joint); coords: (N, 25, 2) float32 keypoints centred on their mean
-    and divided by the same scale (0 where absent); norms2: (N,) float64 squared descriptor norms;
+    (0 for pairs touching an absent joint); coords: (25, 2, N) float32 keypoints (joint-major) centred on
+    their mean and divided by the same scale (0 where absent); norms2: (N,) float64 squared descriptor norms;
     up: (N, 2) float32 torso up vector (nan where undefined); patterns: (P, 25) bool; starts: (P + 1,)
     row offsets of each pattern's slice; pose_ids, image_ids, folder_ids: (N,) int64 (folder -1: none).
     basis: (300, r) float32 orthonormal columns, mean: (300,) float32, proj: (r, N) float32
@@ -220,28 +220,32 @@ def _orientation_sq(index: DescriptorIndex, plan: SidePlan, sel) -> np.ndarray:
 
 
 def _general_lower(index: DescriptorIndex, plan: SidePlan, sel, pid: np.ndarray, b: np.ndarray):
-    """Lower bounds for rows compared on S = J & P_e (mode 2): s_e(S) and C_e(S) from the coordinates.
-
-    The coordinates of the query's joints are laid out joint-major, (|J|, 2, n), so that every reduction
-    over joints is an elementwise operation on contiguous rows."""
-    x = np.take(index.coords[sel], plan.jidx, axis=1).transpose(1, 2, 0)  # (|J|, 2, n) float32, absent = 0
-    x = np.ascontiguousarray(x)
-    if np.all(plan.covers[pid]):
+    """Lower bounds for rows compared on S = J & P_e (mode 2): s_e(S) and C_e(S) from the coordinates of
+    the query's joints (joint-major, so every reduction over joints is elementwise on contiguous rows)."""
+    if isinstance(sel, slice):
+        x = index.coords[plan.jidx, :, sel]  # (|J|, 2, n) float32; absent joints are 0
+    else:
+        x = index.coords[:, :, sel][plan.jidx]
+    uniform = pid[0] == pid[-1]
+    if plan.covers[pid[0]] if uniform else np.all(plan.covers[pid]):
         lo, hi = x.min(axis=0), x.max(axis=0)
     else:
         pres = index.patterns[pid][:, plan.jidx].T[:, None, :]
         lo = np.where(pres, x, np.inf).min(axis=0)
         hi = np.where(pres, x, -np.inf).max(axis=0)
-    se = (hi.astype(np.float64) - lo).max(axis=0)
-    x64 = x.astype(np.float64)
-    s1 = x64.sum(axis=0)  # (2, n)
-    x64 *= x64
-    c = plan.n_shared[pid] * x64.reshape(-1, x64.shape[-1]).sum(axis=0) - (s1[0] * s1[0] + s1[1] * s1[1])
+    se = np.maximum(hi[0].astype(np.float64) - lo[0], hi[1].astype(np.float64) - lo[1])
+    s1 = np.add.reduce(x, axis=0, dtype=np.float64)  # (2, n)
+    s2 = np.einsum("ijk,ijk->k", x, x, dtype=np.float64)
+    g = int(pid[0]) if uniform else pid
+    c = plan.n_shared[g] * s2 - (s1[0] * s1[0] + s1[1] * s1[1])
+    c -= plan.c_slack[g]
     ok = se > 0
     se = np.where(ok, se, 1.0)
-    w = plan.w[pid]
-    d = plan.alpha[pid] + plan.beta[pid] * b / se + w * (1 - _REL64) * (c - plan.c_slack[pid]) / (se * se)
-    return np.where(ok, d, np.inf)
+    d = (plan.beta[g] * b) / se
+    d += plan.alpha[g]
+    d += (plan.w[g] * (1 - _REL64)) * c / (se * se)
+    d[~ok] = np.inf
+    return d
 
 
 def _block_lower(index: DescriptorIndex, plans: list[SidePlan], sel, rows: np.ndarray | None) -> np.ndarray:
@@ -369,7 +373,7 @@ def exact_distances_sq(index: DescriptorIndex, plans: list[SidePlan], rows: np.n
         pid = index.pattern_of_rows()[r]
         pats = index.patterns[pid]
         desc = index.descriptors[r].astype(np.float64)
-        coords = index.coords[r].astype(np.float64)
+        coords = index.coords[:, :, r].transpose(2, 0, 1).astype(np.float64)  # (m, 25, 2)
         best = np.full(len(r), np.inf)
         mirrored = np.zeros(len(r), dtype=bool)
         for plan in plans:
