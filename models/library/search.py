@@ -233,13 +233,14 @@ def _general_lower(index: DescriptorIndex, plan: SidePlan, sel, pid: np.ndarray,
         pres = index.patterns[pid][:, plan.jidx].T[:, None, :]
         lo = np.where(pres, x, np.inf).min(axis=0)
         hi = np.where(pres, x, -np.inf).max(axis=0)
-    se = np.maximum(hi[0].astype(np.float64) - lo[0], hi[1].astype(np.float64) - lo[1])
+    with np.errstate(invalid="ignore"):  # rows sharing no joint (inf - inf): not comparable anyway
+        se = np.maximum(hi[0].astype(np.float64) - lo[0], hi[1].astype(np.float64) - lo[1])
     s1 = np.add.reduce(x, axis=0, dtype=np.float64)  # (2, n)
     s2 = np.einsum("ijk,ijk->k", x, x, dtype=np.float64)
     g = int(pid[0]) if uniform else pid
     c = plan.n_shared[g] * s2 - (s1[0] * s1[0] + s1[1] * s1[1])
     c -= plan.c_slack[g]
-    ok = se > 0
+    ok = se > 0  # (False for nan)
     se = np.where(ok, se, 1.0)
     d = (plan.beta[g] * b) / se
     d += plan.alpha[g]
@@ -274,7 +275,9 @@ def _block_lower(index: DescriptorIndex, plans: list[SidePlan], sel, rows: np.nd
             d += plan.cw[pid] * n2
             if plan.any_general:
                 gi = np.flatnonzero(plan.mode[pid] == 2)
-                if gi.size:
+                if gi.size > len(pid) // 8 and rows is None:  # cheaper for the whole block than gathered
+                    d[gi] = _general_lower(index, plan, sel, pid, b)[gi]
+                elif gi.size:
                     d[gi] = _general_lower(index, plan, _abs_rows(sel, rows)[gi], pid[gi], b[gi])
         if plan.up is not None:
             d += _orientation_sq(index, plan, sel) * (1 - _REL64)
