@@ -1,14 +1,16 @@
 """Recall and speed of the approximate index ([ann] extra) against the exact search, on a large library.
 
-Run: `.venv/bin/python benchmarks/ann_recall.py [--size 1000000] [--queries 200] [--nprobe 16,32,48,64] [--quick]`
+Run: `.venv/bin/python benchmarks/ann_recall.py [--size 1000000] [--queries 200] [--nprobe 8,16,64] [--quick]`
 
 Library: ADD poses augmented to --size entries (pose_corpus.py: rotations, bent limbs, flips, some joints
 absent like real estimates), saved and memory-mapped as a library opens its cache. Queries: augmented poses
 of the held-out ADD val set, all joints on (the queries the approximate index serves), a quarter of them
 with mirror search. For each query: the exact k = 10 (`search.exact_knn`) and the approximate k = 10
 (`ann.AnnIndex.knn`: the rows each common pattern's IVF-PQ index proposes and every row of the rare
-patterns, through the exact pass and re-rank), timed one after the other; "rows seen" = those rows / N; recall@10 = |approximate top 10 & exact top 10| / 10, averaged over queries; speedup = median exact
-time / median approximate time, measured in the same run. Both exclude the SQLite lookup of the results.
+patterns, through the exact path, which prunes the latter with its projection bound), timed one after the
+other; "rows in" = those rows / N (before pruning); recall@10 = |approximate top 10 & exact top 10| / 10,
+averaged over queries; speedup = median exact time / median approximate time, measured in the same run.
+Both exclude the SQLite lookup of the results.
 
 The last line is `recall_at_10=<r> speedup_vs_exact=<s>` for the default nprobe (ann.DEFAULT_NPROBE).
 """
@@ -61,8 +63,8 @@ def main(argv=None) -> int:
         cells = sum(ivf.nlist for ivf in ann.indexes)
         orphan_rows = int(sum(index.starts[g + 1] - index.starts[g] for g in ann.orphan_patterns))
         print(f"approximate index built in {t_ann:.1f} s: {len(ann.indexes)} common patterns, {cells} cells, "
-              f"{sum(ivf.ntotal for ivf in ann.indexes):,} rows as {ann.indexes[0].code_size if ann.indexes else 0}-byte "
-              f"codes; {orphan_rows:,} rows of {len(ann.orphan_patterns)} rare patterns scanned exactly; "
+              f"{sum(ivf.ntotal for ivf in ann.indexes):,} rows as codes of up to "
+              f"{max((ivf.code_size for ivf in ann.indexes), default=0)} bytes; {orphan_rows:,} rows of {len(ann.orphan_patterns)} rare patterns scanned exactly; "
               f"{ann.candidates} candidates per pattern and side", flush=True)  # fmt: skip
         rng = np.random.default_rng(args.seed + 7)
         extra = pose_corpus.augment(query_kp, max(0, args.queries - len(query_kp)), rng, absent=False)
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
                 "scanned": float(np.mean(scanned)) / len(index),
             })  # fmt: skip
         del index
-    print(f"\n{'nprobe':>6}  {'recall@10':>9}  {'worst':>5}  {'rows seen':>9}  {'exact ms':>8}  {'ann ms':>7}  {'speedup':>7}")
+    print(f"\n{'nprobe':>6}  {'recall@10':>9}  {'worst':>5}  {'rows in':>9}  {'exact ms':>8}  {'ann ms':>7}  {'speedup':>7}")
     for r in rows:
         print(f"{r['nprobe']:>6}  {r['recall']:9.4f}  {r['min']:5.1f}  {r['scanned']:9.1%}  {r['exact'] * 1e3:8.1f}  "
               f"{r['ann'] * 1e3:7.1f}  {r['exact'] / r['ann']:7.2f}")  # fmt: skip

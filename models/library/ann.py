@@ -9,8 +9,8 @@ the query rescaled on those joints and the row, times the pattern's weight (sear
 the `nprobe` nearest cells proposes the pattern's `candidates` nearest rows by that very distance,
 approximately. The proposals of every pattern and query side, plus every row of the rare patterns and of
 patterns that hold joints the query lacks (rescaled per row, so not a euclidean distance), go through
-search.py's exact pass and exact re-rank: the distances returned are exact, only the set of rows looked
-at is approximate.
+search.py's exact path (`knn_among`: the rare patterns' rows pruned by its projection bound, an exact
+re-rank): the distances returned are exact, only the set of rows looked at is approximate.
 
 Used by `Library.search` for queries with all of the query pose's joints switched on, orientation weight 0
 and no filters, on libraries with more than `Library.ann_threshold` entries; everything else is exact.
@@ -42,7 +42,7 @@ log = logging.getLogger("posefinder.library.ann")
 ANN_FILE = "descriptors.ann.npz"
 ANN_FORMAT = 3
 #: Cells searched per pattern and query side, and rows each such search proposes for the exact re-rank.
-DEFAULT_NPROBE = 32
+DEFAULT_NPROBE = 16
 DEFAULT_CANDIDATES = 128
 #: Patterns with fewer rows get no index: the exact pass scans them.
 MIN_INDEXED_ROWS = 1024

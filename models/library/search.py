@@ -35,6 +35,7 @@ re-ranked too. So the result is the exact k nearest (ties broken by pose id), no
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 
@@ -97,6 +98,7 @@ class DescriptorIndex:
     proj_norms2: np.ndarray | None = None
     _row_patterns: np.ndarray | None = field(default=None, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
+    _starts_list: list | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.pose_ids.shape[0])
@@ -110,6 +112,13 @@ class DescriptorIndex:
                 h.update(np.ascontiguousarray(arr).tobytes())
             fp = self._fingerprint = f"{len(self)}-{h.hexdigest()}"
         return fp
+
+    def starts_list(self) -> list[int]:
+        """starts as a Python list (for bisect)."""
+        sl = self._starts_list
+        if sl is None:
+            sl = self._starts_list = [int(v) for v in self.starts]
+        return sl
 
     def pattern_of_rows(self) -> np.ndarray:
         """(N,) int32 pattern index of each row (computed once)."""
@@ -419,9 +428,8 @@ def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray
 
 
 def knn_among(index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_mask: np.ndarray | None = None) -> KnnResult:
-    """The exact k nearest among the rows of `parts` (row slices, or sorted row arrays, which are evaluated
-    as they are): rows of slices that the projection bound covers are pruned with it (module docstring),
-    the others scanned."""
+    """The exact k nearest among the rows of `parts` (row slices, or sorted row arrays): rows that the
+    projection bound covers are pruned with it (module docstring), the others scanned."""
     if index.proj is None or k <= 0:
         return scan(index, plans, parts, k, row_mask)
     modes = np.stack([p.mode for p in plans])
@@ -433,7 +441,11 @@ def knn_among(index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_
             pruned_parts += _pattern_runs(index, part, prunable)
             rest += _pattern_runs(index, part, scanned)
         elif len(part):
-            rest.append(part)
+            pid = index.pattern_of_rows()[part]
+            for which, out in ((prunable, pruned_parts), (scanned, rest)):
+                sub = part[which[pid]]
+                if len(sub):
+                    out.append(sub)
     if not pruned_parts:
         return scan(index, plans, rest, k, row_mask)
     rows_of = _Positions(pruned_parts)
@@ -443,7 +455,7 @@ def knn_among(index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_
     held, tau = 0, _MAX_FLOAT
     off = 0
     for part in pruned_parts:
-        for sel in _slice_blocks(part):
+        for sel in _slice_blocks(part) if isinstance(part, slice) else _array_blocks(part):
             d = _projection_lower(index, plans, sel)
             if row_mask is not None:
                 d[~row_mask[sel]] = np.inf
@@ -471,13 +483,14 @@ def knn_among(index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_
 
 def _pattern_runs(index: DescriptorIndex, part: slice, which: np.ndarray) -> list[slice]:
     """The rows of `part` whose pattern is marked in `which`, as slices (adjacent ones merged)."""
-    g0 = int(np.searchsorted(index.starts, part.start, side="right")) - 1
-    g1 = int(np.searchsorted(index.starts, part.stop, side="left"))
+    starts = index.starts_list()
+    g0 = bisect.bisect_right(starts, part.start) - 1
+    g1 = bisect.bisect_left(starts, part.stop)
     out: list[slice] = []
     for g in range(max(g0, 0), min(g1, len(which))):
         if not which[g]:
             continue
-        a, b = max(part.start, int(index.starts[g])), min(part.stop, int(index.starts[g + 1]))
+        a, b = max(part.start, starts[g]), min(part.stop, starts[g + 1])
         if a >= b:
             continue
         if out and out[-1].stop == a:
@@ -502,21 +515,32 @@ def _slice_blocks(part: slice):
         yield slice(a, min(a + BLOCK_ROWS, part.stop))
 
 
-class _Positions:
-    """Maps positions in the concatenation of row slices back to rows."""
+def _array_blocks(part: np.ndarray):
+    for a in range(0, len(part), BLOCK_ROWS):
+        yield part[a : a + BLOCK_ROWS]
 
-    def __init__(self, parts: list[slice]):
-        self.starts = np.array([p.start for p in parts], dtype=np.int64)
-        lengths = np.array([p.stop - p.start for p in parts], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(lengths)])
+
+class _Positions:
+    """Maps positions in the concatenation of parts (row slices or row arrays) back to rows."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        lengths = [p.stop - p.start if isinstance(p, slice) else len(p) for p in parts]
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
     def rows(self, pos: np.ndarray) -> np.ndarray:
         pos = np.asarray(pos, dtype=np.int64)
-        part = np.searchsorted(self.offsets, pos, side="right") - 1
-        return self.starts[part] + (pos - self.offsets[part])
+        which = np.searchsorted(self.offsets, pos, side="right") - 1
+        out = np.empty(len(pos), dtype=np.int64)
+        for i in np.unique(which):
+            here = which == i
+            local = pos[here] - self.offsets[i]
+            part = self.parts[i]
+            out[here] = local + part.start if isinstance(part, slice) else part[local]
+        return out
 
 
-def _projection_lower(index: DescriptorIndex, plans: list[SidePlan], sel: slice) -> np.ndarray:
+def _projection_lower(index: DescriptorIndex, plans: list[SidePlan], sel) -> np.ndarray:
     """A lower bound of the query distance for rows of patterns whose joints every side compares on their
     own normalisation (mode 1, or 0 = not comparable): with x = v_g - D_e (v_g the query rescaled on the
     pattern's joints), d^2 = w_g |x|^2 >= w_g |basis^T x|^2 = w_g |z_q - z_e|^2, z = projections."""
