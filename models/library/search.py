@@ -66,6 +66,8 @@ C_SLACK_PER_PAIR = 13.0 * _U32
 #: Relative slack for float64 rounding in the pass's formula.
 _REL64 = 1e-12
 _EXACT_CHUNK = 4096
+#: Blocks with fewer pattern runs are handled run by run in the shared-joint path (else with masks).
+_MAX_RUNS = 24
 _MAX_FLOAT = float(np.finfo(np.float64).max)
 
 
@@ -174,6 +176,13 @@ class SidePlan:
     def any_general(self) -> bool:
         return bool(np.any(self.mode == 2))
 
+    def shared_joints(self, index: "DescriptorIndex", g: int) -> np.ndarray:
+        """Indices of the joints of S = J & P_g."""
+        cache = self.__dict__.setdefault("_shared", {})
+        if g not in cache:
+            cache[g] = np.flatnonzero(self.joints & index.patterns[g])
+        return cache[g]
+
 
 def plan_query(index: DescriptorIndex, query: Query) -> list[SidePlan]:
     """The query's sides, each against all presence patterns of the index (vectorised over patterns)."""
@@ -230,23 +239,36 @@ def _orientation_sq(index: DescriptorIndex, plan: SidePlan, sel) -> np.ndarray:
 
 def _general_lower(index: DescriptorIndex, plan: SidePlan, sel, pid: np.ndarray, b: np.ndarray):
     """Lower bounds for rows compared on S = J & P_e (mode 2): s_e(S) and C_e(S) from the coordinates of
-    the query's joints (joint-major, so every reduction over joints is elementwise on contiguous rows)."""
+    the shared joints (joint-major, so every reduction over joints is elementwise on contiguous rows).
+    A slice of rows is taken pattern run by pattern run (S is fixed within one, no masks)."""
     if isinstance(sel, slice):
-        x = index.coords[plan.jidx, :, sel]  # (|J|, 2, n) float32; absent joints are 0
-    else:
-        x = index.coords[:, :, sel][plan.jidx]
-    uniform = pid[0] == pid[-1]
-    if plan.covers[pid[0]] if uniform else np.all(plan.covers[pid]):
-        lo, hi = x.min(axis=0), x.max(axis=0)
-    else:
-        pres = index.patterns[pid][:, plan.jidx].T[:, None, :]
-        lo = np.where(pres, x, np.inf).min(axis=0)
-        hi = np.where(pres, x, -np.inf).max(axis=0)
+        cuts = np.flatnonzero(pid[1:] != pid[:-1]) + 1
+        if len(cuts) < _MAX_RUNS:
+            out = np.full(len(pid), np.inf)
+            for a, e in zip([0, *cuts.tolist()], [*cuts.tolist(), len(pid)]):
+                g = int(pid[a])
+                if plan.mode[g] == 2:
+                    out[a:e] = _general_run(index, plan, slice(sel.start + a, sel.start + e), g, b[a:e])
+            return out
+    x = index.coords[:, :, sel][plan.jidx]  # (|J|, 2, n) float32; absent joints are 0
+    pres = index.patterns[pid][:, plan.jidx].T[:, None, :]
+    lo = np.where(pres, x, np.inf).min(axis=0)
+    hi = np.where(pres, x, -np.inf).max(axis=0)
+    return _general_formula(plan, pid, lo, hi, x, b)
+
+
+def _general_run(index: DescriptorIndex, plan: SidePlan, run: slice, g: int, b: np.ndarray) -> np.ndarray:
+    shared = plan.shared_joints(index, g)
+    x = index.coords[shared, :, run]  # (|S|, 2, n): present joints only
+    return _general_formula(plan, g, x.min(axis=0), x.max(axis=0), x, b)
+
+
+def _general_formula(plan: SidePlan, g, lo, hi, x, b):
+    """alpha + beta B / s_e + w (C - slack) / s_e^2 from the shared joints' box (lo, hi) and coordinates x."""
     with np.errstate(invalid="ignore"):  # rows sharing no joint (inf - inf): not comparable anyway
         se = np.maximum(hi[0].astype(np.float64) - lo[0], hi[1].astype(np.float64) - lo[1])
     s1 = np.add.reduce(x, axis=0, dtype=np.float64)  # (2, n)
     s2 = np.einsum("ijk,ijk->k", x, x, dtype=np.float64)
-    g = int(pid[0]) if uniform else pid
     c = plan.n_shared[g] * s2 - (s1[0] * s1[0] + s1[1] * s1[1])
     c -= plan.c_slack[g]
     ok = se > 0  # (False for nan)
