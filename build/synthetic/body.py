@@ -154,7 +154,7 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
     # face points (fractions of the semi axes, x towards the character's left)
     eye_x, eye_y = 0.36, -0.1
     # face points sit just under the surface, so that in profile they stay inside the drawn head
-    nose = _head_surface(P["head"], Rh, hs, 0.0, -0.32, out=-0.07)
+    nose = _head_surface(P["head"], Rh, hs, 0.0, -0.32, out=-0.04)
     eyes = {s: _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y, out=-0.07) for s, sgn in (("left", 1), ("right", -1))}
     ears = {s: P["head"] + Rh @ (np.array([sgn * 0.95, -0.12, -0.05]) * hs) for s, sgn in (("left", 1), ("right", -1))}
     for s, sgn in (("left", 1), ("right", -1)):
@@ -286,8 +286,9 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
     for name, r in radius.items():
         rad[skeleton.INDEX[name]] = r
         tol[skeleton.INDEX[name]] = 0.5 * r
-    for face in ("nose", "left_eye", "right_eye"):
+    for face in ("left_eye", "right_eye"):
         tol[skeleton.INDEX[face]] = 0.12 * prop.head_w
+    tol[skeleton.INDEX["nose"]] = 0.2 * prop.head_w  # in profile the cheek's surface is a little in front of it
     for ear in ("left_ear", "right_ear"):
         tol[skeleton.INDEX[ear]] = 0.3 * prop.head_w
     for m, (a, b) in skeleton.MIDPOINT_ENDPOINTS.items():
