@@ -168,7 +168,12 @@ def render_figure(
     look = outfit if outfit is not None else sample_outfit(rng)
     sk = forward_kinematics(body_pose, prop)
     body = build_body(sk, prop, look, rng)
-    cam = view if view is not None else sample_view(rng, body_pose.kind)
+    if view is not None:
+        cam = view
+    elif isinstance(body_pose.extra.get("view"), View):  # a prior pose comes with the view it was drawn from
+        cam = body_pose.extra["view"]
+    else:
+        cam = sample_view(rng, body_pose.kind)
     proj = Projector(cam, np.mean(list(sk.points.values()), axis=0))
 
     chest_facing = proj.toward_camera(body.chest_forward)

@@ -231,7 +231,8 @@ def sample_pose(rng: np.random.Generator | int, kind: str | None = None, prior=N
     """A kinematic pose within the joint limits.
 
     kind: a TEMPLATES name or "random"; None draws one (templates by their frequency, random poses
-    RANDOM_SHARE of the time, and poses of `prior` (e.g. prior.AddPosePrior) half of the time when given).
+    RANDOM_SHARE of the time, and poses of `prior` (a prior.PosePrior, e.g. of ADD's poses) half of the
+    time when given); kind "prior" always draws from the prior.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     if kind is None:
