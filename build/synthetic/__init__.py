@@ -6,10 +6,11 @@ and masks, on varied backgrounds. Used by tests, the demo library and training (
     prior = PosePrior.from_file("../shared/data/add/train.json")    # optional: poses people draw
     fig = render_figure(seed, prior=prior)        # half the poses lifted from the prior
 
-Modules: kinematics (joint angles, limits, proportions, forward kinematics), poses (templates, random poses,
-sample_pose), prior (2D poses, e.g. ADD's, lifted to joint angles and views), body (3D parts and keypoints), style (colours,
-clothes), camera (views, projection), shapes (2D shapes, OpenCV drawing), visibility (hidden keypoints),
-backgrounds, figure (render_figure, figures).
+Modules: kinematics (joint angles, limits, proportions, forward and inverse kinematics), poses (templates,
+random poses, sample_pose), prior (2D poses, e.g. ADD's, lifted to joint angles and views), body (3D parts
+and keypoints), style (colours, clothes, hair), camera (views, projection), shapes (2D shapes, OpenCV
+drawing), head (the ray-cast head and hair), visibility (hidden keypoints), backgrounds, figure
+(render_figure, figures).
 """
 
 import hashlib

@@ -32,6 +32,7 @@ class Shape:
     ra: float = 0.0
     rb: float = 0.0
     pts: np.ndarray | None = None  # poly: (N, 2)
+    _outline: np.ndarray | None = None  # the capsule's polygon, made once
 
     # -- geometry --------------------------------------------------------------------------------------
     def ellipse_matrix(self) -> np.ndarray:
@@ -68,7 +69,9 @@ class Shape:
         """(N, 2) outline points of a capsule or poly."""
         if self.kind == "poly":
             return self.pts
-        return capsule_polygon(self.a[:2], self.ra, self.b[:2], self.rb)
+        if self._outline is None:
+            self._outline = capsule_polygon(self.a[:2], self.ra, self.b[:2], self.rb)
+        return self._outline
 
     def inner(self, light: np.ndarray, factor: float) -> "Shape":
         """A smaller copy moved towards the light (its part of the shape is the lit side, the rest shadow)."""
@@ -144,8 +147,7 @@ def fill(canvas: np.ndarray, shape: Shape, color) -> None:
         c, axes, angle = _ellipse_args(shape)
         cv2.ellipse(canvas, c, axes, angle, 0, 360, color, -1, cv2.LINE_AA, _SHIFT)
     else:
-        pts = np.round(shape.polygon() * _ONE).astype(np.int32)
-        cv2.fillConvexPoly(canvas, pts, color, cv2.LINE_AA, _SHIFT)
+        cv2.fillConvexPoly(canvas, _fixed_points(shape), color, cv2.LINE_AA, _SHIFT)
 
 
 def stroke(canvas: np.ndarray, shape: Shape, color, width_px: int) -> None:
@@ -156,5 +158,8 @@ def stroke(canvas: np.ndarray, shape: Shape, color, width_px: int) -> None:
         c, axes, angle = _ellipse_args(shape)
         cv2.ellipse(canvas, c, axes, angle, 0, 360, color, int(width_px), cv2.LINE_AA, _SHIFT)
     else:
-        pts = np.round(shape.polygon() * _ONE).astype(np.int32)
-        cv2.polylines(canvas, [pts], True, color, int(width_px), cv2.LINE_AA, _SHIFT)
+        cv2.polylines(canvas, [_fixed_points(shape)], True, color, int(width_px), cv2.LINE_AA, _SHIFT)
+
+
+def _fixed_points(shape: Shape) -> np.ndarray:
+    return np.round(shape.polygon() * _ONE).astype(np.int32)

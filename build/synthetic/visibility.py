@@ -57,6 +57,13 @@ def occluded(shapes: list[Shape], keypoints: np.ndarray, radius: np.ndarray, tol
 
     own_parts[i]: the parts keypoint i joins (an ankle's shin and foot); they never hide it."""
     kp = np.asarray(keypoints, dtype=np.float64)
+    lo, hi = kp[:, :2].min(axis=0), kp[:, :2].max(axis=0)
+    near = []
+    for s in shapes:  # only shapes that can cover some keypoint
+        x0, y0, x1, y1 = s.bbox()
+        if x1 >= lo[0] and x0 <= hi[0] and y1 >= lo[1] and y0 <= hi[1]:
+            near.append(s)
+    shapes = near
     front = front_depths(shapes, kp[:, :2])
     if own_parts is not None:
         names = [s.part.name for s in shapes]
