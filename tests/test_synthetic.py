@@ -267,6 +267,11 @@ def test_a_pose_prior_lifts_2d_poses_into_figures_that_reproduce_them():
         rendered.append(render_figure(i, pose=lifted.pose))
     errs = _limb_direction_errors(sources, rendered)
     assert np.median(errs) < 10 and np.mean(errs) < 25
+    # render_figure takes a 2D pose directly
+    direct = [render_figure(100 + i, pose=src) for i, src in enumerate(sources[:10])]
+    assert np.median(_limb_direction_errors(sources[:10], direct)) < 10
+    with pytest.raises(ValueError, match="shoulders and both hips"):
+        render_figure(0, pose=sources[0].with_only(np.arange(25) < 5))
     rng = np.random.default_rng(0)
     kinds = [sample_pose(rng, prior=prior).kind for _ in range(60)]
     assert 15 < kinds.count("prior") < 45  # half of the time

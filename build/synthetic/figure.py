@@ -145,7 +145,7 @@ def render_figure(
     seed: int | np.random.Generator,
     size: tuple[int, int] = (256, 256),
     *,
-    pose: BodyPose | None = None,
+    pose: BodyPose | Pose | None = None,
     background: str | np.ndarray | None = "random",
     margin: float = DEFAULT_MARGIN,
     kind: str | None = None,
@@ -157,13 +157,23 @@ def render_figure(
     """Draw one figure in an image of size (width, height).
 
     seed: an int (the same int gives the same figure) or a Generator (advanced). pose: the kinematic pose
-    (default: sample_pose(rng, kind, prior)); background: "random", a backgrounds.KINDS name, an (H, W, 3)
+    (default: sample_pose(rng, kind, prior)), or a 2D Pose to imitate (lifted as prior.lift_pose does, and
+    seen from the view that draws it; it needs both shoulders and hips); background: "random", a backgrounds.KINDS name, an (H, W, 3)
     uint8 image, or None for white; margin: the least empty border, as a fraction of the shorter side.
     view, proportions, outfit: fixed instead of random.
     """
     rng = _rng(seed)
     w, h = int(size[0]), int(size[1])
-    body_pose = pose.clipped() if pose is not None else sample_pose(rng, kind=kind, prior=prior)
+    if isinstance(pose, Pose):
+        from posefinder.build.synthetic.prior import lift_pose
+
+        lifted = lift_pose(pose, rng)
+        if lifted is None:
+            raise ValueError("a 2D pose to draw needs both shoulders and both hips")
+        body_pose = lifted.pose
+        body_pose.extra["view"] = lifted.view
+    else:
+        body_pose = pose.clipped() if pose is not None else sample_pose(rng, kind=kind, prior=prior)
     prop = proportions if proportions is not None else sample_proportions(rng)
     look = outfit if outfit is not None else sample_outfit(rng)
     sk = forward_kinematics(body_pose, prop)
