@@ -202,7 +202,7 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
         side_axis = unit(cross(hd, hn))
         Rhand = np.stack([side_axis, hn, hd], axis=1)
         parts.append(ellipsoid(f"{s}_hand", (wr + hand) / 2 + hd * 0.02 * prop.hand, Rhand,
-                               (0.24 * prop.hand, 0.11 * prop.hand, 0.56 * prop.hand), "skin", occluder=True))  # fmt: skip
+                               (0.21 * prop.hand, 0.1 * prop.hand, 0.52 * prop.hand), "skin", occluder=True))  # fmt: skip
         if not man and sleeves == "short":
             f = outfit.sleeve_length
             r_end = prop.r_shoulder + (prop.r_elbow - prop.r_shoulder) * f
