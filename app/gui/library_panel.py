@@ -88,8 +88,9 @@ class LibraryPanel(QWidget):
         lay.addWidget(folders_label)
         self.folder_list = QListWidget()
         self.folder_list.setObjectName("folderList")
-        self.folder_list.setMinimumHeight(80)
-        lay.addWidget(self.folder_list, 1)
+        self.folder_list.setMinimumHeight(60)
+        self.folder_list.setMaximumHeight(180)
+        lay.addWidget(self.folder_list)
         row = QHBoxLayout()
         self.add_button = QPushButton("Add folder…")
         self.add_button.setToolTip("Add a folder of images; it is indexed right away")
@@ -142,6 +143,7 @@ class LibraryPanel(QWidget):
             form.addRow(label, value)
             self.count_labels[key] = value
         lay.addLayout(form)
+        lay.addStretch(1)
 
         self.open_button.clicked.connect(self.openRequested.emit)
         self.new_button.clicked.connect(self.newRequested.emit)

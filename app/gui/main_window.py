@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         self._loaded_estimator = None
         self._tasks: set[Task] = set()
         self._searches_done = 0
+        self._pose_count = 0  # poses the open library searched at the last search
 
         # parts
         self.canvas = PoseCanvas()
@@ -430,13 +431,8 @@ class MainWindow(QMainWindow):
     def _update_counts_label(self) -> None:
         if self.library is None:
             self.status_label.setText("No library open")
-            return
-        try:
-            c = self.library.counts()
-        except PoseFinderError as exc:
-            self.status_label.setText(str(exc))
-            return
-        self.status_label.setText(f"{self.library.path.name}: {c.poses:,} poses in {c.images:,} images")
+        elif self._searches_done == 0:
+            self.status_label.setText(f"Opening {self.library.path.name}…")
 
     def _on_library_updated(self) -> None:
         if self.library is None:
@@ -530,21 +526,26 @@ class MainWindow(QMainWindow):
         query = self.current_query()
         lib, k, folder = self.library, self.filters.options().k, self.filters.folder()
         self.last_query = query
-        self._search_worker.submit(lambda: lib.search(query, k=k, folder=folder))
+
+        def search():
+            results = lib.search(query, k=k, folder=folder)
+            return results, len(lib.descriptor_index())  # the poses searched (the index is loaded: free)
+
+        self._search_worker.submit(search)
 
     def search_idle(self) -> bool:
         """No search waiting or running (and none debounced)."""
         return self._search_worker.idle() and not self._debounce.isActive()
 
-    def _on_search_finished(self, ticket: int, results, seconds: float) -> None:
+    def _on_search_finished(self, ticket: int, outcome, seconds: float) -> None:
         if not self._search_worker.is_current(ticket) or self.library is None:
             return  # a newer query is on its way
+        results, self._pose_count = outcome
         self.last_search_seconds = seconds
         self._searches_done += 1
         self.results.set_results(results)
         if not results:
-            c = self.library.counts()
-            if c.poses == 0:
+            if self._pose_count == 0:
                 self.results.set_empty_text(
                     "This library has no poses yet.\nAdd a folder of images in the Library panel to index it."
                 )
@@ -553,7 +554,7 @@ class MainWindow(QMainWindow):
         n_on = int(np.sum(self.canvas.joint_mask()))
         self.status_label.setText(
             f"{len(results)} results · {seconds * 1000:.0f} ms · {n_on} joints on · "
-            f"{self.library.path.name}: {self.library.counts().poses:,} poses"
+            f"{self.library.path.name}: {self._pose_count:,} poses"
         )
         self.searchFinished.emit(len(results))
 
