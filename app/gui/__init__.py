@@ -1,0 +1,1 @@
+"""The desktop app's Qt widgets (PySide6)."""
