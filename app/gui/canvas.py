@@ -213,6 +213,10 @@ class PoseCanvas(QGraphicsView):
         self._set_frame((qimage.width(), qimage.height()), refit=True)
         self.viewport().update()
 
+    def set_guide_opacity(self, opacity: float) -> None:
+        """How strongly the guide image shows through (0 hidden .. 1 opaque; default GUIDE_OPACITY)."""
+        self._guide_item.setOpacity(min(max(float(opacity), 0.0), 1.0))
+
     def guide_image(self) -> np.ndarray | None:
         """The guide image shown (RGB array) or None."""
         return self._guide
@@ -323,8 +327,7 @@ class PoseCanvas(QGraphicsView):
             scale = min(size[0] / old[0], size[1] / old[1])
             offset = np.array(size, np.float64) / 2.0 - scale * np.array(old, np.float64) / 2.0
             self._push(self._state.mapped(scale, offset), "Fit skeleton to image")
-        if self._auto_fit:
-            self._fit_view()
+        self.fit()  # a new frame (a new image): show all of it
 
     def _update_frame_items(self) -> None:
         w, h = self._frame_size
