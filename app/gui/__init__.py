@@ -1,8 +1,8 @@
 """posefinder.app.gui: the PySide6 desktop app. `launch()` opens the main window (Qt is imported lazily).
 
-Modules: main_window (wires the parts), canvas (the pose canvas), results (the results grid and filters),
-library_panel (folders, indexing, counts), workers (threads), settings (QSettings), theme (dark look),
-export (pose files).
+Modules: main_window (wires the parts), canvas (the pose canvas, with canvas_items, pose_state,
+pose_commands, presets, image_drop), export (pose files), results (the results grid and filters),
+library_panel (folders, indexing, counts), workers (threads), settings (QSettings), theme (dark look).
 """
 
 from __future__ import annotations
