@@ -6,7 +6,9 @@ import threading
 
 import numpy as np
 import pytest
-from gui_helpers import FakeEstimator, make_library, open_window, varied_poses, wait_search
+from gui_helpers import FakeEstimator, drag_joint, make_library, open_window, varied_poses, wait_search
+
+from posefinder.models import skeleton
 
 from posefinder.models.errors import ModelError
 from posefinder.models.estimators import chain
@@ -31,28 +33,45 @@ def _image(h=300, w=200):
     return np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
 
 
+def _drop_file(canvas, path):
+    """Drop a file from the file manager onto the canvas: drag enter, move, drop on its viewport."""
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    centre = canvas.viewport().rect().center()
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(canvas.viewport(), QDragEnterEvent(QPoint(centre), *args))
+    QApplication.sendEvent(canvas.viewport(), QDragMoveEvent(QPoint(centre), *args))
+    QApplication.sendEvent(canvas.viewport(), QDropEvent(QPointF(centre), *args))
+
+
 def test_dropped_image_is_posed_by_the_estimator_and_searched(qtbot, tmp_path):
-    poses = varied_poses(12, seed=3)
+    from PIL import Image
+
+    poses = varied_poses(12, seed=3)  # in 400 x 600 images
     lib = make_library(tmp_path / "lib", poses)
     expected = poses[5].copy()
     gate = threading.Event()
     fake = FakeEstimator([expected, poses[0]], gate=gate)
     window = open_window(qtbot, lib, estimator=fake)
     busy = _spy(window.canvas, "set_busy")
-    guides = _spy(window.canvas, "set_guide_image")
-    image = _image()
+    image = _image(600, 400)
+    Image.fromarray(image).save(tmp_path / "figure.png")
 
-    window.canvas.imageDropped.emit(image, "figure.png")
-    assert busy and busy[0][0] is True  # the busy indicator is on while the estimator runs
-    assert guides and guides[-1][0] is image  # the image shows as the guide at once
+    _drop_file(window.canvas, tmp_path / "figure.png")
+    assert busy and busy[0][0] is True and window.canvas.is_busy()  # busy while the estimator runs
+    assert np.array_equal(window.canvas.guide_image(), image)  # the image shows as the guide at once
     qtbot.wait(50)
     assert window.busy()  # the estimator waits on the gate: the GUI thread is free meanwhile
     done = window.searches_done()
     with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000) as sig:
         gate.set()
     assert sig.args == [True] and fake.calls == 1
-    assert busy[-1][0] is False
-    assert window.canvas.pose().with_only(expected.present).allclose(expected, atol=1e-6)
+    assert busy[-1][0] is False and not window.canvas.is_busy()
+    assert window.canvas.pose().with_only(expected.present).allclose(expected, atol=1e-6)  # snapped, in image px
     results = wait_search(qtbot, window, done)
     assert results[0].pose_id == 6 and results[0].distance < 1e-3  # the library's copy of that pose
 
@@ -63,15 +82,21 @@ def test_without_a_pose_model_a_banner_says_how_to_get_one(qtbot, tmp_path, monk
 
     monkeypatch.setattr(chain, "select_estimator", refuse)
     window = open_window(qtbot, make_library(tmp_path / "lib", varied_poses(5)))
-    before = window.canvas.pose()
-    guides = _spy(window.canvas, "set_guide_image")
+    from PySide6.QtGui import QGuiApplication
+
+    from posefinder.app.gui.image_drop import rgb_to_qimage
+
     image = _image()
+    QGuiApplication.clipboard().setImage(rgb_to_qimage(image))
     with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000) as sig:
-        window.canvas.imageDropped.emit(image, "figure.png")
+        assert window.paste_image()
     assert sig.args == [False]
     assert window.banner.isVisible() and chain.NO_MODEL_MESSAGE in window.banner.text()
-    assert "guide" in window.banner.text()
-    assert guides[-1][0] is image and window.canvas.pose().allclose(before)  # pose by hand over the image
+    assert "guide" in window.banner.text() and not window.canvas.is_busy()
+    assert np.array_equal(window.canvas.guide_image(), image)  # it stays, to pose by hand over it
+    before = window.canvas.pose()
+    drag_joint(qtbot, window.canvas, skeleton.INDEX["left_wrist"], 30, -30)
+    assert not window.canvas.pose().allclose(before)
     window.banner.dismiss()
     assert not window.banner.isVisible()
 
@@ -90,7 +115,7 @@ def test_open_image_file_runs_auto_pose_and_a_bad_file_gets_one_line(qtbot, tmp_
 
     pose = varied_poses(1, seed=9)[0]
     window = open_window(qtbot, estimator=FakeEstimator([pose]))
-    Image.fromarray(_image()).save(tmp_path / "figure.png")
+    Image.fromarray(_image(600, 400)).save(tmp_path / "figure.png")  # the pose's image size
     with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000):
         assert window.open_image(tmp_path / "figure.png")
     assert window.canvas.pose().with_only(pose.present).allclose(pose, atol=1e-6)

@@ -125,10 +125,12 @@ class WelcomePage(QWidget):
         title = QLabel("Find poses in your own drawings")
         title.setObjectName("welcomeTitle")
         text = QLabel(
-            "Pose the skeleton on the left, or drop an illustration on it, and PoseFinder shows the\n"
+            "Pose the skeleton on the left, or drop an illustration on it, and PoseFinder shows the "
             "images of your library whose characters stand, sit or fight the same way."
         )
         text.setObjectName("welcomeText")
+        text.setWordWrap(True)
+        text.setMaximumWidth(520)
         box.addWidget(title)
         box.addWidget(text)
         box.addSpacing(14)
@@ -234,6 +236,7 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel("")
         self.status_label.setObjectName("searchStatus")
         self.statusBar().addPermanentWidget(self.status_label)
+        self.statusBar().addPermanentWidget(self.filters.tile_slider)
 
     def _build_actions(self) -> None:
         c = self.canvas
@@ -259,7 +262,8 @@ class MainWindow(QMainWindow):
             "openImage", "Open &Image…", self._ask_open_image, QKeySequence.StandardKey.Open,
             "Open an illustration as a guide under the skeleton and find its pose",
         )  # fmt: skip
-        a_paste = action("pasteImage", "&Paste Image", self.paste_image, None, "Use the clipboard's image as the guide")
+        a_paste = action("pasteImage", "&Paste Image", self.paste_image, QKeySequence.StandardKey.Paste,
+                         "Use the clipboard's image as the guide and find its pose")  # fmt: skip
         a_export = action("exportPose", "&Export Pose…", self._ask_export, "Ctrl+E",
                           "Save the pose as PoseFinder, OpenPose (ControlNet) or COCO JSON, or a PNG")  # fmt: skip
         a_save = action("savePose", "&Save Pose to Library", self.save_corrected_pose, QKeySequence.StandardKey.Save,
@@ -271,13 +275,14 @@ class MainWindow(QMainWindow):
         a_undo.setShortcut(QKeySequence.StandardKey.Undo)
         a_redo = c.undo_stack.createRedoAction(self, "&Redo")
         a_redo.setShortcut(QKeySequence.StandardKey.Redo)
-        a_mirror = action("mirrorPose", "&Mirror Pose", c.mirror, "Ctrl+M", "Flip the skeleton left to right")
-        a_reset = action("resetPose", "&Reset Pose", c.reset, "Ctrl+R", "Back to a standing pose")
+        # the canvas's own keys (M, R, F) work while it has focus; the menus name them
+        a_mirror = action("mirrorPose", "&Mirror Pose", c.mirror, None, "Flip the skeleton left to right (M)")
+        a_reset = action("resetPose", "&Reset Pose", c.reset, None, "Back to a standing pose (R)")
         a_clear_guide = action("clearGuide", "Remove &Guide Image", self.clear_guide, None,
                                "Take the image from under the skeleton")  # fmt: skip
         a_zoom_in = action("zoomIn", "Zoom &In", c.zoom_in, QKeySequence.StandardKey.ZoomIn)
         a_zoom_out = action("zoomOut", "Zoom &Out", c.zoom_out, QKeySequence.StandardKey.ZoomOut)
-        a_fit = action("fit", "&Fit", c.fit, "Ctrl+0")
+        a_fit = action("fit", "&Fit", c.fit, "Ctrl+0", "Show the whole figure (F)")
         a_search = action("searchNow", "Search &Now", self.search_now, "F5")
         a_add_folder = action("addFolder", "&Add Folder…", self.library_panel._ask_add_folder)
         a_reindex = action("indexNow", "Index &Now", lambda: self.library_panel.start_index())
@@ -577,9 +582,8 @@ class MainWindow(QMainWindow):
 
     # -- auto-pose -------------------------------------------------------------------------------------------
     def on_image_dropped(self, image, name: str) -> None:
-        """An image dropped or pasted on the canvas: show it as the guide and estimate its pose."""
+        """An image dropped or pasted on the canvas (which shows it as the guide): estimate its pose."""
         self.end_correction()
-        self.canvas.set_guide_image(image)
         self.auto_pose(image, name)
 
     def auto_pose(self, image: np.ndarray, name: str = "the image") -> None:
@@ -639,20 +643,13 @@ class MainWindow(QMainWindow):
         except PoseFinderError as exc:
             self.banner.show_message(str(exc), "warn")
             return False
+        self.canvas.set_guide_image(image)
         self.on_image_dropped(image, Path(path).name)
         return True
 
     def paste_image(self) -> bool:
         """Use the clipboard's image (or image file) as the guide and estimate its pose."""
-        from posefinder.app.gui.image_drop import image_from_mime
-
-        try:
-            image, name = image_from_mime(QGuiApplication.clipboard().mimeData(), "pasted image")
-        except PoseFinderError as exc:
-            self.statusBar().showMessage(str(exc), 6000)
-            return False
-        self.on_image_dropped(image, name)
-        return True
+        return self.canvas.paste()
 
     def clear_guide(self) -> None:
         self.canvas.set_guide_image(None)

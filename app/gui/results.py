@@ -46,7 +46,7 @@ NEUTRAL_MARGIN = 0.12
 #: Orientation choices of the filter bar: label -> weight of the orientation term (0 = the paper's ranking).
 ORIENTATION_CHOICES: tuple[tuple[str, float], ...] = (
     ("Any rotation", 0.0),
-    ("Prefer same rotation", 0.5),
+    ("Similar rotation", 0.5),
     ("Same rotation", 2.0),
 )
 
@@ -427,7 +427,7 @@ class FilterBar(QFrame):
         self.folder_combo = QComboBox()
         self.folder_combo.setObjectName("folderFilter")
         self.folder_combo.setToolTip("Only show images under this folder")
-        self.folder_combo.setMinimumContentsLength(14)
+        self.folder_combo.setMinimumContentsLength(8)
         self.folder_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mirror_box = QCheckBox("Mirror")
         self.mirror_box.setObjectName("mirrorFilter")
@@ -439,14 +439,16 @@ class FilterBar(QFrame):
         self.orientation_combo = QComboBox()
         self.orientation_combo.setObjectName("orientationFilter")
         self.orientation_combo.setToolTip(
-            "Whether the figure's rotation matters: 'Any rotation' matches a handstand to standing"
+            "Whether the figure's rotation in the picture matters: 'Any rotation' also matches a handstand to "
+            "standing"
         )
         for label, weight in ORIENTATION_CHOICES:
             self.orientation_combo.addItem(label, weight)
+        # the thumbnail size slider lives in the window's status bar (where image browsers keep it)
         self.tile_slider = QSlider(Qt.Orientation.Horizontal)
         self.tile_slider.setObjectName("tileSize")
         self.tile_slider.setRange(96, 320)
-        self.tile_slider.setFixedWidth(110)
+        self.tile_slider.setFixedWidth(120)
         self.tile_slider.setToolTip("Thumbnail size")
 
         folder_label = QLabel("Folder")
@@ -460,10 +462,6 @@ class FilterBar(QFrame):
         lay.addWidget(k_label)
         lay.addWidget(self.k_spin)
         lay.addStretch(0)
-        size_label = QLabel("Size")
-        size_label.setObjectName("muted")
-        lay.addWidget(size_label)
-        lay.addWidget(self.tile_slider)
 
         self.set_folders([])
         self.set_options(SearchOptions())
