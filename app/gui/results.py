@@ -245,6 +245,7 @@ class ResultsView(QListView):
         self._loader.loaded.connect(self._on_loaded)
         self._empty_text = ""
         self._unpainted = False
+        self._wanted: dict = {}  # tiles the last paint needed: key -> render job
         self.results_model = ResultsModel(self)
         self.setModel(self.results_model)
         self.setItemDelegate(ResultDelegate(self))
@@ -264,10 +265,12 @@ class ResultsView(QListView):
     # -- content -----------------------------------------------------------------------------------------------
     def set_library(self, lib) -> None:
         self._lib = lib
+        self._wanted.clear()
         self._loader.clear_pending()
         self.set_results([])
 
     def set_results(self, results) -> None:
+        self._wanted.clear()
         self._loader.clear_pending()
         self.results_model.set_results(results)
         self._unpainted = True
@@ -302,11 +305,18 @@ class ResultsView(QListView):
         image = self._cache.get(key)
         if image is None and key not in self._cache:
             lib = self._lib
-            self._loader.request(key, lambda: to_qimage(tile_array(lib, result)))
+            # asked for once the paint is over: the loaders do not compete with the first paint
+            self._wanted[key] = lambda: to_qimage(tile_array(lib, result))
         return image
 
+    def _request_wanted(self) -> None:
+        # reversed: the loader serves the newest request first, so the first tiles come first
+        for key, job in reversed(list(self._wanted.items())):
+            self._loader.request(key, job)
+        self._wanted.clear()
+
     def thumbnails_idle(self) -> bool:
-        return self._loader.idle()
+        return not self._wanted and self._loader.idle()
 
     def _on_loaded(self, key, image) -> None:
         if image is None:
@@ -332,6 +342,8 @@ class ResultsView(QListView):
         if self._unpainted:
             self._unpainted = False
             self.resultsPainted.emit(self.results_model.rowCount())
+        if self._wanted:
+            self._request_wanted()
 
     # -- actions -----------------------------------------------------------------------------------------------
     def open_result(self, result) -> bool:
