@@ -624,6 +624,7 @@ class PoseCanvas(QGraphicsView):
     # == menu ===================================================================================
     def _context_menu(self, global_pos: QPoint, joint: int | None) -> None:
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         if joint is not None:
             word = "off" if self._state.on[joint] else "on"
             menu.addAction(f"Switch {word} {joint_label(joint).lower()}", lambda: self.toggle_joint(joint))
