@@ -480,3 +480,45 @@ def test_qt_calls_do_not_eat_references_to_none(canvas):
     for _ in range(200):
         canvas.viewport().update()
     assert sys.getrefcount(None) >= before - 20
+
+
+def test_zoom_and_fit_keys(qtbot, canvas):
+    canvas.setFocus()
+    scale = canvas.view_scale()
+    qtbot.keyClick(canvas, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.view_scale() == pytest.approx(scale * 1.25)
+    qtbot.keyClick(canvas, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(canvas, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.view_scale() == pytest.approx(scale / 1.25)
+    qtbot.keyClick(canvas, Qt.Key.Key_F)
+    assert canvas.view_scale() == pytest.approx(scale)
+
+
+def test_space_drag_pans_even_over_a_joint(qtbot, canvas):
+    canvas.setFocus()
+    vp = canvas.viewport()
+    qtbot.mouseMove(vp, QPoint(3, 3))  # nothing hovered: Space means "pan"
+    before = canvas.pose().keypoints.copy()
+    start = canvas.joint_view_pos("left_hip")
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    qtbot.mouseMove(vp, start + QPoint(15, 10))
+    qtbot.mouseMove(vp, start + QPoint(30, 20))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start + QPoint(30, 20))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    np.testing.assert_array_equal(canvas.pose().keypoints, before)
+    assert canvas.joint_view_pos("left_hip") - start == QPoint(30, 20)
+    assert canvas.joint_mask().all() and canvas.undo_stack.count() == 0
+
+
+def test_right_click_on_a_joint_offers_a_menu(qtbot, canvas):
+    from PySide6.QtWidgets import QMenu
+
+    vp = canvas.viewport()
+    qtbot.mouseClick(vp, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, canvas.joint_view_pos("right_wrist"))
+    menu = next(m for m in canvas.findChildren(QMenu) if m.isVisible())
+    texts = [a.text() for a in menu.actions()]
+    assert "Switch off right wrist" in texts and "Presets" in texts
+    next(a for a in menu.actions() if a.text() == "Switch off right wrist").trigger()
+    menu.close()
+    assert not canvas.joint_mask()[I["right_wrist"]]

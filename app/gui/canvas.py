@@ -228,7 +228,7 @@ class PoseCanvas(QGraphicsView):
     def set_busy(self, busy: bool, text: str = "") -> None:
         """Show (or hide) a busy indicator over the canvas, e.g. while the window estimates a pose."""
         self._busy.set_busy(busy, text or "Estimating the pose\u2026")
-        self.viewport().setCursor(Qt.CursorShape.BusyCursor if busy else Qt.CursorShape.ArrowCursor)
+        self._update_cursor()
 
     def is_busy(self) -> bool:
         return self._busy.isVisible()
@@ -439,7 +439,7 @@ class PoseCanvas(QGraphicsView):
         if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton):
             self._pan_last = QPointF(pos)
             self._pan_moved = False
-            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            self._update_cursor()
             event.accept()
             return
         super().mousePressEvent(event)
@@ -462,6 +462,7 @@ class PoseCanvas(QGraphicsView):
                     return
                 self._drag_count += 1
                 press.drag = self._drag_count
+                self._update_cursor()
             target = self._scene_at(pos) + press.grab
             if press.whole_figure:
                 delta = np.array([target.x(), target.y()]) - press.before.xy[press.joint]
@@ -480,9 +481,7 @@ class PoseCanvas(QGraphicsView):
         if self._pan_last is not None:
             was_click = not self._pan_moved
             self._pan_last = None
-            self.viewport().setCursor(
-                Qt.CursorShape.OpenHandCursor if self._space_held else Qt.CursorShape.ArrowCursor
-            )
+            self._update_cursor()
             if was_click and event.button() == Qt.MouseButton.RightButton:
                 self._context_menu(event.globalPosition().toPoint(), self.joint_at(pos))
             event.accept()
@@ -495,6 +494,7 @@ class PoseCanvas(QGraphicsView):
             else:
                 self.editFinished.emit()  # the drag's moves only said poseChanged
             self._set_hover(self.joint_at(pos))
+            self._update_cursor()
             event.accept()
             return
         super().mouseReleaseEvent(event)
@@ -515,10 +515,22 @@ class PoseCanvas(QGraphicsView):
         self._hover = joint
         if joint is not None:
             self._handles[joint].set_hovered(True)
-        self.viewport().setCursor(
-            Qt.CursorShape.PointingHandCursor if joint is not None else Qt.CursorShape.ArrowCursor
-        )
+        self._update_cursor()
         self.viewport().update()
+
+    def _update_cursor(self) -> None:
+        dragging = self._pan_last is not None or (self._press is not None and self._press.drag is not None)
+        if dragging:
+            shape = Qt.CursorShape.ClosedHandCursor
+        elif self._space_held:
+            shape = Qt.CursorShape.OpenHandCursor
+        elif self._hover is not None:
+            shape = Qt.CursorShape.PointingHandCursor
+        elif self._busy.isVisible():
+            shape = Qt.CursorShape.BusyCursor
+        else:
+            shape = Qt.CursorShape.ArrowCursor
+        self.viewport().setCursor(shape)
 
     def hovered_joint(self) -> int | None:
         return self._hover
@@ -585,8 +597,7 @@ class PoseCanvas(QGraphicsView):
     def keyReleaseEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_held = False
-            if self._pan_last is None:
-                self.viewport().setCursor(Qt.CursorShape.ArrowCursor)
+            self._update_cursor()
             event.accept()
             return
         super().keyReleaseEvent(event)
@@ -596,7 +607,7 @@ class PoseCanvas(QGraphicsView):
             self._toggle_hovered()
         else:
             self._space_held = True
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            self._update_cursor()
 
     def _toggle_hovered(self) -> None:
         if self._hover is not None:
@@ -613,6 +624,7 @@ class PoseCanvas(QGraphicsView):
     # == menu ===================================================================================
     def _context_menu(self, global_pos: QPoint, joint: int | None) -> None:
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         if joint is not None:
             word = "off" if self._state.on[joint] else "on"
             menu.addAction(f"Switch {word} {joint_label(joint).lower()}", lambda: self.toggle_joint(joint))

@@ -18,7 +18,7 @@ from posefinder.models.drawing import SIDE_COLORS, limb_color
 BACKGROUND = QColor(28, 29, 33)
 FRAME_FILL = QColor(40, 42, 48)
 FRAME_EDGE = QColor(70, 73, 82)
-OFF_GREY = QColor(128, 131, 140)
+OFF_GREY = QColor(165, 168, 178)
 OUTLINE = QColor(12, 12, 14, 200)
 HOVER_RING = QColor(255, 255, 255)
 ACCENT = QColor(110, 180, 255)
@@ -206,10 +206,13 @@ class JointHandle(QGraphicsItem):
         if self._on:
             painter.setPen(QPen(OUTLINE, 1.6))
             painter.setBrush(QBrush(self._color))
-        else:
+            painter.drawPath(path)
+        else:  # hollow: a grey ring, edged dark so it reads on light and dark images alike
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(OUTLINE, 4.0))
+            painter.drawPath(path)
             painter.setPen(QPen(OFF_GREY, 2.0))
-            painter.setBrush(QBrush(QColor(28, 29, 33, 170)))
-        painter.drawPath(path)
+            painter.drawPath(path)
         if self._pinned:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QBrush(OUTLINE if self._on else OFF_GREY))

@@ -30,17 +30,16 @@ FOREARM = 0.138
 THIGH = 0.258
 SHIN = 0.268
 
-_LIMB_SEGMENTS = ("upper_arm", "forearm", "thigh", "shin")
-
 
 @dataclass(frozen=True)
 class Figure:
     """A mannequin pose. Limb angles are image-space degrees (0 = down, 90 = image right).
 
-    turn: 1 faces the viewer (the character's left on the image's right), -1 shows the back, values
-    between narrow the shoulders and hips as the body turns sideways (sign = which side is in front).
+    turn: 1 faces the viewer (the character's left on the image's right), -1 turns the back to the viewer;
+    in between, the shoulders and hips narrow as the body turns sideways.
     look: -1..1, where the face turns (negative: towards the image's left). lean: torso tilt in degrees
     (positive: shoulders towards the image's right). head_tilt: degrees, added to the lean for the head.
+    hip_tilt: degrees the hip line tilts (positive: the image-right hip higher), as in contrapposto.
     limbs: "left_upper_arm" ... "right_shin" -> angle; missing ones hang straight down.
     foreshorten: the same keys -> length factor (a segment pointing at the viewer looks shorter).
     """
@@ -52,7 +51,6 @@ class Figure:
     head_tilt: float = 0.0
     hip_tilt: float = 0.0
     foreshorten: dict[str, float] = field(default_factory=dict)
-    torso_scale: float = 1.0
 
 
 def _direction(angle_deg: float) -> np.ndarray:
@@ -71,7 +69,7 @@ def figure_keypoints(fig: Figure) -> np.ndarray:
     right = np.array([-up[1], up[0]])  # perpendicular, towards the image's right when upright
     hip_right = _direction(90 + fig.hip_tilt)
     hips = np.zeros(2)
-    shoulders = hips + TORSO * fig.torso_scale * up
+    shoulders = hips + TORSO * up
     # Facing the viewer, the character's left side is on the image's right.
     xy[idx["left_shoulder"]] = shoulders + SHOULDER_HALF * fig.turn * right
     xy[idx["right_shoulder"]] = shoulders - SHOULDER_HALF * fig.turn * right
