@@ -45,7 +45,7 @@ def test_posefinder_without_arguments_opens_the_app_on_the_last_library(qtbot, t
 
     calls = []
     monkeypatch.setattr(gui, "launch", lambda **kw: calls.append(kw) or 0)
-    assert cli.main([]) == 0 and calls == [{"library": None, "screenshot": None}]
+    assert cli.main([]) == 0 and calls == [{"library": None, "screenshot": None, "pose": None}]
     monkeypatch.undo()
 
     lib = make_library(tmp_path / "lib", varied_poses(6))
@@ -116,3 +116,30 @@ def test_a_broken_last_library_shows_a_banner_not_a_crash(qtbot, tmp_path):
     assert not window.open_library(Settings().last_library())
     assert window.banner.isVisible() and "no PoseFinder library" in window.banner.text()
     assert window.results_stack.currentWidget() is window.welcome
+
+
+def test_gui_starts_with_a_pose_file_as_the_query(qtbot, tmp_path, monkeypatch, capsys):
+    import posefinder.app.gui as gui
+    from posefinder.models.formats import write_poses
+    from posefinder.models.formats.record import PoseRecord
+
+    poses = varied_poses(8, seed=6)
+    lib = make_library(tmp_path / "lib", poses)
+    write_poses([PoseRecord(poses[3], "x.png")], tmp_path / "query.json", "openpose")
+    seen = {}
+
+    def capture(window, path):
+        seen["top"] = window.results.results()[0]
+        seen["pose"] = window.canvas.pose()
+        return Path(path)
+
+    monkeypatch.setattr(gui, "save_screenshot", capture)
+    args = ["gui", "--library", str(lib), "--pose", str(tmp_path / "query.json"), "--screenshot", str(tmp_path / "s.png")]
+    assert cli.main(args) == 0
+    assert seen["top"].pose_id == 4 and seen["top"].distance < 0.02  # OpenPose keeps 18 points: near, not exact
+
+    (tmp_path / "bad.json").write_text("{not json")
+    args[4] = str(tmp_path / "bad.json")
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("posefinder: error:") and "bad.json" in err[0]

@@ -75,13 +75,24 @@ def save_screenshot(window, path: Path) -> Path:
     return path
 
 
-def launch(library: Path | None = None, screenshot: Path | None = None, estimator=None) -> int:
+def _first_pose(path: Path):
+    from posefinder.models.errors import PoseFileError
+    from posefinder.models.formats import read_poses
+
+    records = read_poses(Path(path))
+    if not records:
+        raise PoseFileError(f"{path}: the file holds no pose")
+    return records[0].pose
+
+
+def launch(library: Path | None = None, screenshot: Path | None = None, estimator=None, pose: Path | None = None) -> int:
     """Open the main window on `library` (else the last one), run the app; an exit code.
 
     With `screenshot`, renders the window once the first search and its thumbnails are done, saves the
     PNG there and returns 0 without waiting for the user. estimator: used instead of the estimator chain.
-    A library given here that cannot be opened raises LibraryError (one line for the CLI); a last library
-    that is gone only shows a banner.
+    pose: a pose file (any format PoseFinder reads) whose first pose the canvas starts with.
+    A library or pose file given here that cannot be read raises a PoseFinderError (one line for the
+    CLI); a last library that is gone only shows a banner.
     """
     if screenshot is not None and _needs_offscreen():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -93,6 +104,7 @@ def launch(library: Path | None = None, screenshot: Path | None = None, estimato
 
     if library is not None:  # fail early with the library's own message, before a window shows
         Library.open(library, readonly=True).close()
+    start_pose = _first_pose(pose) if pose is not None else None
     settings = Settings()
     window = MainWindow(settings=settings, estimator=estimator)
     target = library if library is not None else settings.last_library()
@@ -101,6 +113,8 @@ def launch(library: Path | None = None, screenshot: Path | None = None, estimato
             window.banner.show_message(
                 f"The last library could not be opened: {window.banner.label.text()}", "warn"
             )
+    if start_pose is not None:
+        window.canvas.set_pose(start_pose, undoable=False)
     if screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)
         window.show()

@@ -344,7 +344,6 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addAction(a_fit)
         tb.addAction(a_export)
-        tb.addAction(a_save)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
 
     def _connect(self) -> None:
@@ -782,7 +781,7 @@ class MainWindow(QMainWindow):
         if self.library_panel.indexing():
             self.statusBar().showMessage("Stopping indexing after the current batch…")
             QGuiApplication.processEvents()
-        self.library_panel.shutdown(timeout=10.0)
+        self.library_panel.shutdown(timeout=5.0)
         self._search_worker.stop()
         self.results.shutdown()
         for task in list(self._tasks):
