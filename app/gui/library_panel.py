@@ -38,6 +38,31 @@ GUI_BATCH_SIZE = 16
 LIVE_REFRESH_S = 2.0
 
 
+def library_title(path: Path) -> str:
+    """What the app calls a library: its folder's name ("demo library" for .../demo/library)."""
+    path = Path(path)
+    if path.name.lower() in ("library", "lib") and path.parent.name:
+        return f"{path.parent.name} library"
+    return path.name or str(path)
+
+
+class FolderList(QListWidget):
+    """The library's image folders; says what to do when there is none."""
+
+    EMPTY_TEXT = "No image folders.\nAdd one to index its images."
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.count() == 0:
+            from PySide6.QtGui import QPainter
+
+            p = QPainter(self.viewport())
+            p.setPen(self.palette().color(self.palette().ColorRole.PlaceholderText))
+            p.drawText(self.viewport().rect().adjusted(8, 8, -8, -8),
+                       int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.EMPTY_TEXT)  # fmt: skip
+            p.end()
+
+
 class LibraryPanel(QWidget):
     """The library panel (objectName "libraryPanel"). The window gives it the open (read-only) Library."""
 
@@ -86,7 +111,7 @@ class LibraryPanel(QWidget):
         folders_label.setObjectName("panelTitle")
         lay.addSpacing(6)
         lay.addWidget(folders_label)
-        self.folder_list = QListWidget()
+        self.folder_list = FolderList()
         self.folder_list.setObjectName("folderList")
         self.folder_list.setMinimumHeight(60)
         self.folder_list.setMaximumHeight(180)
@@ -171,7 +196,7 @@ class LibraryPanel(QWidget):
             self.title.setText("No library")
             self.path_label.setText("Open a library or create one to search your images.")
         else:
-            self.title.setText(Path(lib.path).name or str(lib.path))
+            self.title.setText(library_title(lib.path))
             self.path_label.setText(str(lib.path))
             self.path_label.setToolTip(str(lib.path))
         self.status.setText("")

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from posefinder.app.gui.canvas import PoseCanvas
-from posefinder.app.gui.library_panel import LibraryPanel
+from posefinder.app.gui.library_panel import LibraryPanel, library_title
 from posefinder.app.gui.results import FilterBar, ResultsView, display_name
 from posefinder.app.gui.settings import SearchOptions, Settings
 from posefinder.app.gui.workers import LatestOnlyWorker, Task
@@ -134,9 +134,12 @@ class WelcomePage(QWidget):
         box.addWidget(title)
         box.addWidget(text)
         box.addSpacing(14)
-        self.open_button = QPushButton("📂   Open a library…")
-        self.index_button = QPushButton("🖼   Index a folder of images…")
-        self.demo_button = QPushButton("✨   Try the demo library")
+        self.open_button = QPushButton("Open a library…")
+        self.open_button.setToolTip("A folder with a PoseFinder library (library.sqlite)")
+        self.index_button = QPushButton("Index a folder of images…")
+        self.index_button.setToolTip("Make a library of a folder of illustrations: every character's pose is found")
+        self.demo_button = QPushButton("Try the demo library")
+        self.demo_button.setToolTip("2,000 synthetic figures with exact poses, drawn on this computer once")
         for b in (self.open_button, self.index_button, self.demo_button):
             b.setObjectName("welcomeButton")
             b.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -271,10 +274,15 @@ class MainWindow(QMainWindow):
         a_save.setEnabled(False)
         a_quit = action("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
-        a_undo = c.undo_stack.createUndoAction(self, "&Undo")
-        a_undo.setShortcut(QKeySequence.StandardKey.Undo)
-        a_redo = c.undo_stack.createRedoAction(self, "&Redo")
-        a_redo.setShortcut(QKeySequence.StandardKey.Redo)
+        stack = c.undo_stack
+        a_undo = action("undo", "&Undo", stack.undo, QKeySequence.StandardKey.Undo)
+        a_redo = action("redo", "&Redo", stack.redo, QKeySequence.StandardKey.Redo)
+        a_undo.setEnabled(stack.canUndo())
+        a_redo.setEnabled(stack.canRedo())
+        stack.canUndoChanged.connect(a_undo.setEnabled)
+        stack.canRedoChanged.connect(a_redo.setEnabled)
+        stack.undoTextChanged.connect(lambda text: a_undo.setToolTip(f"Undo {text}".strip()))
+        stack.redoTextChanged.connect(lambda text: a_redo.setToolTip(f"Redo {text}".strip()))
         # the canvas's own keys (M, R, F) work while it has focus; the menus name them
         a_mirror = action("mirrorPose", "&Mirror Pose", c.mirror, None, "Flip the skeleton left to right (M)")
         a_reset = action("resetPose", "&Reset Pose", c.reset, None, "Back to a standing pose (R)")
@@ -409,7 +417,7 @@ class MainWindow(QMainWindow):
         self.library_panel.set_library(lib)
         self.filters.set_folders(lib.folders())
         self.settings.set_last_library(path)
-        self.setWindowTitle(f"{path.name} — PoseFinder")
+        self.setWindowTitle(f"{library_title(path)} — PoseFinder")
         self._show_library_state()
         self.search_now()
         return True
@@ -436,7 +444,7 @@ class MainWindow(QMainWindow):
         if self.library is None:
             self.status_label.setText("No library open")
         elif self._searches_done == 0:
-            self.status_label.setText(f"Opening {self.library.path.name}…")
+            self.status_label.setText(f"Opening {library_title(self.library.path)}…")
 
     def _on_library_updated(self) -> None:
         if self.library is None:
@@ -558,7 +566,7 @@ class MainWindow(QMainWindow):
         n_on = int(np.sum(self.canvas.joint_mask()))
         self.status_label.setText(
             f"{len(results)} results · {seconds * 1000:.0f} ms · {n_on} joints on · "
-            f"{self.library.path.name}: {self._pose_count:,} poses"
+            f"{library_title(self.library.path)}: {self._pose_count:,} poses"
         )
         self.searchFinished.emit(len(results))
 
