@@ -122,3 +122,27 @@ def test_open_image_file_runs_auto_pose_and_a_bad_file_gets_one_line(qtbot, tmp_
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     assert not window.open_image(tmp_path / "broken.png")
     assert "broken.png" in window.banner.text() and "\n" not in window.banner.text()
+
+
+def test_a_second_drop_wins_over_a_slower_first_one(qtbot, tmp_path):
+    first_gate, second_gate = threading.Event(), threading.Event()
+    slow, fast = varied_poses(2, seed=21)
+    answers = iter([(slow, first_gate), (fast, second_gate)])
+
+    class TwoAnswers:
+        name = "two"
+
+        def estimate(self, image):
+            pose, gate = next(answers)
+            gate.wait(10)
+            return [pose]
+
+    window = open_window(qtbot, make_library(tmp_path / "lib", varied_poses(4)), estimator=TwoAnswers())
+    window.canvas.imageDropped.emit(_image(600, 400), "first.png")
+    qtbot.wait(20)
+    with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000):
+        window.canvas.imageDropped.emit(_image(600, 400), "second.png")
+        second_gate.set()
+    first_gate.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert window.canvas.pose().allclose(fast, atol=1e-6) and not window.canvas.is_busy()

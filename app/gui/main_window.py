@@ -178,6 +178,7 @@ class MainWindow(QMainWindow):
         self._tasks: set[Task] = set()
         self._searches_done = 0
         self._pose_count = 0  # poses the open library searched at the last search
+        self._autopose_seq = 0  # the latest auto-pose started (an older one's answer is dropped)
 
         # parts
         self.canvas = PoseCanvas()
@@ -597,6 +598,8 @@ class MainWindow(QMainWindow):
         """Estimate the image's pose off the GUI thread; the skeleton snaps to the best one."""
         self.canvas.set_busy(True, f"Finding the pose in {name}…")
         self.statusBar().showMessage(f"Finding the pose in {name}…")
+        self._autopose_seq += 1
+        seq = self._autopose_seq
 
         def estimate(_task):
             est = self._estimator or self._loaded_estimator
@@ -607,9 +610,11 @@ class MainWindow(QMainWindow):
                 self._loaded_estimator = est
             return est.name, est.estimate(image)
 
-        self._start_task(estimate, lambda outcome: self._on_auto_pose(outcome, name), name="auto-pose")
+        self._start_task(estimate, lambda outcome: self._on_auto_pose(outcome, name, seq), name="auto-pose")
 
-    def _on_auto_pose(self, outcome, name: str) -> None:
+    def _on_auto_pose(self, outcome, name: str, seq: int) -> None:
+        if seq != self._autopose_seq:
+            return  # another image was dropped since: its pose is the one that counts
         self.canvas.set_busy(False)
         guide_note = "The image stays under the skeleton as a guide for posing by hand."
         if isinstance(outcome, ModelError):
