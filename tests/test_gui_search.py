@@ -242,3 +242,16 @@ def test_latest_only_worker_drops_stale_results(qtbot):
     qtbot.wait(50)
     assert got == ["latest"] and worker.is_current(last)
     worker.stop()
+
+
+def test_too_few_joints_on_says_what_to_do(qtbot, tmp_path):
+    window = open_window(qtbot, make_library(tmp_path / "lib", varied_poses(5)))
+    mask = np.zeros(skeleton.NUM_KEYPOINTS, dtype=bool)
+    mask[[skeleton.INDEX["left_wrist"], skeleton.INDEX["right_wrist"]]] = True
+    done = window.searches_done()
+    window.canvas.set_joint_mask(mask)
+    assert wait_search(qtbot, window, done) == []
+    assert "switch on at least 3 joints" in window.results.empty_text()
+    done = window.searches_done()
+    window.canvas.undo_stack.undo()  # all joints on again
+    assert len(wait_search(qtbot, window, done)) == 5

@@ -574,6 +574,7 @@ class MainWindow(QMainWindow):
     def _on_search_failed(self, ticket: int, error) -> None:
         if not self._search_worker.is_current(ticket):
             return
+        self._searches_done += 1
         self.results.set_results([])
         text = str(error) if isinstance(error, PoseFinderError) else f"search failed: {error!r}"
         self.results.set_empty_text(text[:1].upper() + text[1:])
