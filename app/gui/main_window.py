@@ -43,7 +43,7 @@ from posefinder.app.gui.results import FilterBar, ResultsView, display_name
 from posefinder.app.gui.settings import SearchOptions, Settings
 from posefinder.app.gui.workers import LatestOnlyWorker, Task
 from posefinder.models import paths
-from posefinder.models.errors import LibraryError, ModelError, PoseFinderError
+from posefinder.models.errors import ModelError, PoseFinderError
 
 #: Milliseconds of quiet after the last poseChanged before a search runs (a drag searches as it goes).
 SEARCH_DEBOUNCE_MS = 120

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
 )
 
+from posefinder.app.gui.image_drop import rgb_to_qimage
 from posefinder.app.gui.settings import K_RANGE, SearchOptions
 from posefinder.app.gui.theme import COLORS
 from posefinder.app.gui.workers import LRUCache, ThumbnailLoader
@@ -128,13 +129,6 @@ def tile_array(lib, result, size_px: int = THUMB_PX) -> np.ndarray:
     mapped.keypoints[present, :2] = mapped.keypoints[present, :2] * scale + offset
     thickness = max(2, int(round(max(picture.shape[:2]) / 110)))
     return draw_skeleton(picture, mapped, thickness=thickness)
-
-
-def to_qimage(rgb: np.ndarray) -> QImage:
-    """A QImage that owns a copy of an (H, W, 3) uint8 RGB array."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 def tile_key(lib, result) -> tuple:
@@ -316,7 +310,7 @@ class ResultsView(QListView):
         if image is None and key not in self._cache:
             lib = self._lib
             # asked for once the paint is over: the loaders do not compete with the first paint
-            self._wanted[key] = lambda: to_qimage(tile_array(lib, result))
+            self._wanted[key] = lambda: rgb_to_qimage(tile_array(lib, result))
         return image
 
     def _request_wanted(self) -> None:
