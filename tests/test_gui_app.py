@@ -134,7 +134,8 @@ def test_gui_starts_with_a_pose_file_as_the_query(qtbot, tmp_path, monkeypatch, 
         return Path(path)
 
     monkeypatch.setattr(gui, "save_screenshot", capture)
-    args = ["gui", "--library", str(lib), "--pose", str(tmp_path / "query.json"), "--screenshot", str(tmp_path / "s.png")]
+    args = ["gui", "--library", str(lib), "--pose", str(tmp_path / "query.json"),
+            "--screenshot", str(tmp_path / "s.png")]  # fmt: skip
     assert cli.main(args) == 0
     assert seen["top"].pose_id == 4 and seen["top"].distance < 0.02  # OpenPose keeps 18 points: near, not exact
 

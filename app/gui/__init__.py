@@ -85,7 +85,9 @@ def _first_pose(path: Path):
     return records[0].pose
 
 
-def launch(library: Path | None = None, screenshot: Path | None = None, estimator=None, pose: Path | None = None) -> int:
+def launch(
+    library: Path | None = None, screenshot: Path | None = None, estimator=None, pose: Path | None = None
+) -> int:
     """Open the main window on `library` (else the last one), run the app; an exit code.
 
     With `screenshot`, renders the window once the first search and its thumbnails are done, saves the
