@@ -144,3 +144,28 @@ def test_gui_starts_with_a_pose_file_as_the_query(qtbot, tmp_path, monkeypatch, 
     assert cli.main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("posefinder: error:") and "bad.json" in err[0]
+
+
+def test_try_the_demo_builds_it_off_the_gui_thread_and_opens_it(qtbot, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    from posefinder.app import demo
+
+    real = demo.ensure_demo_library
+    reports = []
+
+    def small(n=demo.DEFAULT_COUNT, progress=None, rebuild=False):
+        def report(done, total):
+            reports.append((done, total))
+            progress(done, total)
+
+        return real(n=6, progress=report, rebuild=rebuild)
+
+    monkeypatch.setattr(demo, "ensure_demo_library", small)
+    window = open_window(qtbot)
+    assert window.welcome.demo_button.isVisible()
+    qtbot.mouseClick(window.welcome.demo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.library is not None and window.searches_done() > 0, timeout=30_000)
+    assert window.library.path == demo.demo_paths()[2].resolve()
+    assert len(window.results.results()) == 6 and reports and reports[-1][0] == reports[-1][1]
+    assert window.results_stack.currentWidget() is window.results
