@@ -255,3 +255,23 @@ def test_too_few_joints_on_says_what_to_do(qtbot, tmp_path):
     done = window.searches_done()
     window.canvas.undo_stack.undo()  # all joints on again
     assert len(wait_search(qtbot, window, done)) == 5
+
+
+def test_orientation_option_tells_a_handstand_from_standing(qtbot, tmp_path):
+    query = standing_pose()
+    upside_down = query.copy()
+    upside_down.keypoints[:, :2] = np.array(query.image_size) - query.keypoints[:, :2]  # rotated 180 degrees
+    upright_near = with_joint_moved(query, "left_wrist", 12, 0)
+    lib = make_library(tmp_path / "lib", [upside_down, upright_near])
+    window = open_window(qtbot, lib)
+    window.filters.mirror_box.setChecked(False)
+    window.filters.orientation_combo.setCurrentIndex(0)  # any rotation: the paper's ranking
+    done = window.searches_done()
+    window.canvas.set_pose(query)
+    results = wait_search(qtbot, window, done)
+    assert window.last_query.orientation_weight == 0 and results[0].pose_id == 1 and results[0].distance < 1e-3
+
+    done = window.searches_done()
+    window.filters.orientation_combo.setCurrentIndex(2)  # same rotation
+    results = wait_search(qtbot, window, done)
+    assert window.last_query.orientation_weight == 2.0 and results[0].pose_id == 2
