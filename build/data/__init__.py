@@ -1,0 +1,1 @@
+"""Datasets for training: pose (COCO/ADD keypoints), tagger (Danbooru-style folders), segmenter (composites)."""
