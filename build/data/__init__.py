@@ -1,1 +1,2 @@
-"""Datasets for training: pose (COCO/ADD keypoints), tagger (Danbooru-style folders), segmenter (composites)."""
+"""Training data: pose crops with heatmap targets (pose.py); the tagger's Danbooru folders (danbooru.py) and
+the segmenter's composites (segmentation.py) are tagseg's."""
