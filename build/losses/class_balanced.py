@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+__all__ = ["ClassBalancedBCE", "class_balanced_bce", "class_ratios", "class_weights"]
+
 #: r_i is clipped to [RATIO_EPS, 1 - RATIO_EPS]: a class without positives (N_i = 0) or without negatives
 #: (N_i = N) in the training set would otherwise get an infinite weight for the label it never has.
 RATIO_EPS = 1e-6
