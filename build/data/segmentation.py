@@ -373,6 +373,7 @@ def make_splits(
     seed: int = 0,
     train_seed: int | None = None,
     fractions=SEGMENTATION_FRACTIONS,
+    augment: CompositeAugment = CompositeAugment(),
 ) -> SegmentationSplits:
     """Train composites from the train share of foregrounds and backgrounds, and `held_out_pairs` fixed
     pairs each for validation and test from theirs (a split without images of its own falls back to all)."""
@@ -383,8 +384,8 @@ def make_splits(
 
     def fixed(split: str, offset: int) -> CompositeDataset:
         return CompositeDataset(part(foregrounds, split), part(backgrounds, split), size=size,
-                                length=held_out_pairs, mode="fixed", seed=seed + offset)
+                                length=held_out_pairs, mode="fixed", seed=seed + offset, augment=augment)
 
     train = CompositeDataset(part(foregrounds, "train"), part(backgrounds, "train"), size=size,
-                             length=train_length, mode="train", seed=train_seed)
+                             length=train_length, mode="train", seed=train_seed, augment=augment)
     return SegmentationSplits(train=train, val=fixed("val", 1), test=fixed("test", 2))
