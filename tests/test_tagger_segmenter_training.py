@@ -113,7 +113,7 @@ def test_segmenter_command_exports_a_segmenter_that_reproduces_its_card(tmp_path
     noise_backgrounds(tmp_path / "bg", n=8, size=(40, 40))
     out = tmp_path / "run"
     rc = cli.main(["segmenter", "--foregrounds", str(tmp_path / "fg"), "--backgrounds", str(tmp_path / "bg"),
-                   "--preset", "tiny", "--held-out-pairs", "8", "--epoch-length", "16", "--max-steps", "4",
+                   "--synthetic", "4", "--preset", "tiny", "--held-out-pairs", "8", "--epoch-length", "16", "--max-steps", "4",
                    "--batch-size", "8", "--accelerator", "cpu", "--workers", "0", "--progress", "none",
                    "--out", str(out)])  # fmt: skip
     assert rc == 0
@@ -121,9 +121,10 @@ def test_segmenter_command_exports_a_segmenter_that_reproduces_its_card(tmp_path
     path = out / "segmenter.safetensors"
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["component"] == "segmenter" and card["input_size"] == 32 and card["threshold"] == 0.5
-    assert card["metrics"]["test_images"] == 8
+    assert card["metrics"]["test_images"] == 8 and card["training_data"]["synthetic_foregrounds"] == 4
     net, _ = tr.load_component(path, "segmenter")
-    splits = seg.make_splits(seg.Sources([seg.foreground_folder(tmp_path / "fg")]),
+    foregrounds = [seg.foreground_folder(tmp_path / "fg"), seg.SyntheticForegrounds(4, seed=0, size=(32, 32))]
+    splits = seg.make_splits(seg.Sources(foregrounds),
                              seg.Sources([seg.background_folder(tmp_path / "bg")]), size=32, held_out_pairs=8,
                              seed=0)  # fmt: skip
     scores = evaluate_masks(net, torch.utils.data.DataLoader(splits.test, batch_size=8))
