@@ -129,6 +129,7 @@ def run(args) -> int:
         description="Character segmenter (Chen & Zwicker 2022, section 3.3): sigmoid(logits) > 0.5 is the "
                     "character's mask; its enclosing box is the character's bbox.",
         input_size=input_size, threshold=0.5,
+        preprocessing="RGB resized or padded to an input_size square, values in [0, 1]",
     )  # fmt: skip
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     print(f"{'measure':<20}value")

@@ -169,6 +169,7 @@ def run(args) -> int:
         classes=rulebook.class_names, thresholds=[float(t) for t in result["thresholds"]],
         rulebook={"name": rulebook.name, "version": rulebook.version, "classes": len(rulebook)},
         input_size=input_size,
+        preprocessing="RGB letterboxed (aspect kept) onto a white input_size square, values in [0, 1]",
     )  # fmt: skip
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     print(f"{'measure':<24}value")

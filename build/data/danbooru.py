@@ -21,7 +21,6 @@ rotation and horizontal flips only, no hue jitter (section 4.2: tags are colour-
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -542,7 +541,7 @@ def describe_posts(posts: Sequence[TaggedImage], rulebook: Rulebook) -> dict[str
         "images": len(posts),
         "classes": len(rulebook),
         "classes_present": int((counts > 0).sum()),
-        "median_class_frequency": float(np.median(freq)) if len(freq) else math.nan,
-        "min_present_class_frequency": float(present.min()) if len(present) else math.nan,
+        "median_class_frequency": float(np.median(freq)) if len(freq) else None,
+        "min_present_class_frequency": float(present.min()) if len(present) else None,
     }
 
