@@ -503,9 +503,8 @@ class TaggerDataset:
         self.augment = augment
         self.seed = seed
         self.epoch = 0
-        self.labels = np.stack([rulebook.encode(p.tags) for p in self.posts]) if self.posts else np.zeros(
-            (0, len(rulebook)), np.float32
-        )
+        # positive class indices per post (dense label vectors of 837k posts x 1062 classes would take GBs)
+        self.class_ids = [np.asarray(rulebook.class_indices(p.tags), dtype=np.int64) for p in self.posts]
 
     def __len__(self) -> int:
         return len(self.posts)
@@ -528,7 +527,13 @@ class TaggerDataset:
 
         image = self.image(index)
         tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
-        return tensor, torch.from_numpy(self.labels[index])
+        return tensor, torch.from_numpy(self.labels(index))
+
+    def labels(self, index: int) -> np.ndarray:
+        """(C,) float32 multi-hot labels of post `index` (the rulebook's classes)."""
+        labels = np.zeros(len(self.rulebook), dtype=np.float32)
+        labels[self.class_ids[index]] = 1.0
+        return labels
 
 
 def describe_posts(posts: Sequence[TaggedImage], rulebook: Rulebook) -> dict[str, Any]:
