@@ -1,4 +1,4 @@
-"""Fake networks with known answers for the estimator pipeline's tests, and images to feed them.
+"""Fake networks with known answers for the estimator pipeline's tests, images to feed them, tiny model files.
 
 Images: a white background, characters as rectangles that are cyan (red channel low: the fake segmenter's
 foreground) with dark blobs in the blue channel only (what the fake pose network looks at), so the
@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from posefinder.models import skeleton
+from posefinder.models import nets, skeleton, weights
+from posefinder.models.nets.bundle import ModelBundle
 
 
 class BlobPoseNet(nn.Module):
@@ -53,3 +54,13 @@ def blob_image(size_wh, rects, blobs, sigma: float) -> np.ndarray:
         blue -= 0.98 * np.exp(-((xs - bx) ** 2 + (ys - by) ** 2) / (2 * sigma**2))
     img[:, :, 2] = np.clip(np.round(255 * blue), 0, 255).astype(np.uint8)
     return img
+
+
+def tiny_model_file(folder, *, segmenter: bool = True, name: str = "tiny", arch: str = "pose_matching", **card_kw):
+    """A model file as build/ exports it (weights.save_model of a ModelBundle), with tiny random networks."""
+    torch.manual_seed(0)
+    bundle = ModelBundle(
+        nets.create_model(arch, preset="tiny"), nets.create_model("segmenter", preset="tiny") if segmenter else None
+    )
+    card = weights.make_card(bundle, name=name, segmenter_input_size=64 if segmenter else None, **card_kw)
+    return weights.save_model(folder / f"{name}.safetensors", bundle, card)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from estimator_fakes import BlobPoseNet, RedSegmenter, blob_image
-from posefinder.models import nets, weights
+from estimator_fakes import BlobPoseNet, RedSegmenter, blob_image, tiny_model_file
 from posefinder.models.estimators.paper import PaperModelEstimator
 from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline
 from posefinder.models.estimators.regions import RegionRules, character_regions, mask_box
-from posefinder.models.nets.bundle import ModelBundle
 
 
 def pipeline(**kw) -> PosePipeline:
@@ -100,15 +97,6 @@ def test_images_that_are_not_rgb_uint8_are_refused():
         pipe.estimate(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         pipe.estimate(np.zeros((10, 10, 3), np.float32))
-
-
-def tiny_model_file(folder, *, segmenter=True, name="tiny", arch="pose_matching", **card_kw):
-    torch.manual_seed(0)
-    bundle = ModelBundle(
-        nets.create_model(arch, preset="tiny"), nets.create_model("segmenter", preset="tiny") if segmenter else None
-    )
-    card = weights.make_card(bundle, name=name, segmenter_input_size=64 if segmenter else None, **card_kw)
-    return weights.save_model(folder / f"{name}.safetensors", bundle, card)
 
 
 @pytest.mark.parametrize("arch", ["pose_matching", "pose_concat"])
