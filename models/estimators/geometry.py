@@ -28,7 +28,7 @@ class CropBox:
 
     reduction: an integer factor by which the window is first block-averaged (exactly, f x f pixels into
     one) before the final area resampling, so that the window of a huge image is never held at full
-    resolution; side is a multiple of it. It changes no coordinate.
+    resolution (at most 4 x size pixels wide); side is a multiple of it. It changes no coordinate.
     """
 
     left: int
@@ -98,7 +98,7 @@ def square_crop_box(bbox_xywh, size: int, padding: float = 0.1) -> CropBox:
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
     side = max(1, math.ceil(max(w, h) * (1.0 + 2.0 * padding) - 1e-9))
-    reduction = max(1, side // int(size))  # block-average first, to within 2x of the crop size
+    reduction = max(1, side // (2 * int(size)))  # block-average huge windows to 2-4x the crop size first
     side = -(-side // reduction) * reduction
     cx, cy = bbox_center((x, y, w, h))
     left = int(math.floor(cx - (side - 1) / 2.0 + 0.5))

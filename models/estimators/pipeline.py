@@ -17,8 +17,8 @@ Poses come largest character first. Each joint's visibility is 2 when its score 
 
 Without a segmenter (a model file with a pose network only) the first pass crops the whole image padded
 to a centred square; when `refine` is on, a second pass crops the box around the first pass's confident
-keypoints (grown by `refine_margin` to cover hair and feet), padded as above, and the pass whose joints
-score higher on average is kept. The pose's bbox is then None (the keypoints' box stands in).
+keypoints (grown by `refine_margin` to cover hair and feet, at least a quarter of the image's longer
+side), padded as above, and the pass whose joints score higher on average is kept. The pose's bbox is then None (the keypoints' box stands in).
 
 The networks are plain callables: pose_net(x) with x (N, 3, S, S) float RGB in [0, 1] gives (N, 25, H, H)
 logits; segmenter(x) with x (N, 3, s, s) gives (N, 1, s, s) logits. So the pipeline runs the paper's
@@ -39,6 +39,9 @@ from posefinder.models.pose import ABSENT, OCCLUDED, VISIBLE, Pose
 
 #: The mask is thresholded at this resolution at most (longer side), then its boxes are scaled to the image.
 MAX_MASK_SIDE = 2048
+
+#: The refined crop of the no-segmenter mode is at least this fraction of the image's longer side.
+REFINE_MIN_SIDE = 0.25
 
 
 @dataclass(frozen=True)
@@ -248,24 +251,26 @@ class PosePipeline:
         """Second pass of the no-segmenter mode: crop around the first pass's confident keypoints."""
         chars: list[list[Character]] = []
         for pose in (p[0] for p in first):
-            box = _keypoint_box(pose, self.settings.visible_score, self.settings.refine_margin)
+            min_side = REFINE_MIN_SIDE * max(pose.image_size)
+            box = _keypoint_box(pose, self.settings.visible_score, self.settings.refine_margin, min_side)
             chars.append([] if box is None else
                          [Character(square_crop_box(box, self.settings.input_size, self.settings.padding), None)])  # fmt: skip
         second = self._poses(images, chars)
         return [[b[0]] if b and b[0].score > a[0].score else a for a, b in zip(first, second)]
 
 
-def _keypoint_box(pose: Pose, min_score: float, margin: float):
-    """The box (pixel edges) around a pose's confident keypoints, grown by margin of its longer side."""
+def _keypoint_box(pose: Pose, min_score: float, margin: float, min_side: float):
+    """The box (pixel edges) around a pose's confident keypoints, grown by margin of its longer side, and
+    at least min_side on each side (around the same centre)."""
     keep = pose.present & (pose.scores >= min_score)
     if keep.sum() < 2:
         keep = pose.present
-    if keep.sum() < 2:
+    if not keep.any():
         return None
-    lo, hi = pose.xy[keep].min(axis=0), pose.xy[keep].max(axis=0)
-    side = max(hi - lo) + 1.0
-    grow = margin * side
-    x0, y0 = lo - 0.5 - grow
-    w, h = hi - lo + 1.0 + 2 * grow
-    return (float(x0), float(y0), float(w), float(h))
+    lo, hi = pose.xy[keep].min(axis=0) - 0.5, pose.xy[keep].max(axis=0) + 0.5
+    size = hi - lo
+    size = np.maximum(size + 2 * margin * size.max(), min_side)
+    centre = (lo + hi) / 2
+    x0, y0 = centre - size / 2
+    return (float(x0), float(y0), float(size[0]), float(size[1]))
 

@@ -11,7 +11,9 @@ with torch's weights-only loader (never a full unpickle).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -78,7 +80,9 @@ def fetch(progress: bool = True) -> Path:
 
     path = weights_path()
     try:
-        KeypointRCNN_ResNet50_FPN_Weights.COCO_V1.get_state_dict(progress=progress, check_hash=True, weights_only=True)
+        with contextlib.redirect_stdout(io.StringIO()):  # torch hub announces the download on stdout
+            KeypointRCNN_ResNet50_FPN_Weights.COCO_V1.get_state_dict(progress=progress, check_hash=True,
+                                                                     weights_only=True)  # fmt: skip
     except Exception as exc:  # URLError, HTTPError, timeouts, hash mismatch: all mean "not fetched"
         reason = str(getattr(exc, "reason", "") or exc).strip().splitlines()
         raise ModelError(
