@@ -1,9 +1,12 @@
 """Pose-crop geometry shared by the training data: affine crop, rotation and flip of an image and its keypoints.
 
-Coordinates are continuous pixels: pixel (i, j) covers [i, i+1) x [j, j+1), so its centre is (i + 0.5,
-j + 0.5), and a horizontal flip of a W-wide image maps x to W - x (as Pose.mirrored does). One 3x3 matrix
-maps image coordinates to crop coordinates; the image is warped with exactly that matrix (OpenCV, shifted
-to its pixel-centre convention) and the keypoints are multiplied by it, so both stay in register.
+Coordinates follow the estimators' crop geometry (models/estimators/geometry.py, OpenCV's convention): the
+centre of pixel (column j, row i) is the point (j, i); a box (x, y, w, h) is in pixel edges, so its centre
+is (x + w/2 - 0.5, y + h/2 - 0.5); resampling follows the half-pixel rule; a horizontal flip of a W-wide
+image maps x to W - 1 - x. One 3x3 matrix maps image points to crop points; the image is warped with
+exactly that matrix and the keypoints are multiplied by it, so both stay in register, and an unrotated,
+unflipped training crop is the estimator's crop of the same box (square_crop_box) up to its rounding of
+the side to whole pixels.
 
 The crop follows the paper (section 4.1): the character's bbox is centred and padded by at least 10% of the
 edge length on all sides; rotations are a full 360 degrees (the crop is sized so that the rotated bbox
@@ -47,25 +50,26 @@ def crop_matrix(
     scale: float = 1.0,
     shift: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
-    """The 3x3 matrix taking image coordinates to an out_size x out_size crop.
+    """The 3x3 matrix taking image points to the points of an out_size x out_size crop.
 
     Centre of the bbox -> centre of the crop (plus shift, in fractions of the crop side); rotation by
     angle_deg counter-clockwise as seen on screen; uniform scaling so that the rotated, padded bbox fills
-    the crop (crop_side); then, with flip, x -> out_size - x.
+    the crop (crop_side); then, with flip, x -> out_size - 1 - x.
     """
     x, y, w, h = (float(v) for v in bbox_xywh)
-    cx, cy = x + w / 2.0, y + h / 2.0
+    cx, cy = x + w / 2.0 - 0.5, y + h / 2.0 - 0.5
     k = out_size / crop_side(bbox_xywh, padding=padding, angle_deg=angle_deg, scale=scale)
     a = math.radians(angle_deg)
     cos, sin = math.cos(a), math.sin(a)
     to_origin = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]], dtype=np.float64)
     rotate_scale = np.array([[k * cos, k * sin, 0], [-k * sin, k * cos, 0], [0, 0, 1]], dtype=np.float64)
     to_crop = np.array(
-        [[1, 0, out_size * (0.5 + shift[0])], [0, 1, out_size * (0.5 + shift[1])], [0, 0, 1]], dtype=np.float64
+        [[1, 0, out_size * (0.5 + shift[0]) - 0.5], [0, 1, out_size * (0.5 + shift[1]) - 0.5], [0, 0, 1]],
+        dtype=np.float64,
     )
     m = to_crop @ rotate_scale @ to_origin
     if flip:
-        m = np.array([[-1, 0, out_size], [0, 1, 0], [0, 0, 1]], dtype=np.float64) @ m
+        m = np.array([[-1, 0, out_size - 1], [0, 1, 0], [0, 0, 1]], dtype=np.float64) @ m
     return m
 
 
@@ -89,7 +93,7 @@ def transform_keypoints(keypoints: np.ndarray, matrix: np.ndarray, out_size: int
     """(25, 3) keypoints [x, y, v] mapped into the crop.
 
     When the matrix mirrors, the labels are swapped (FLIP_INDEX) so that "left" stays the character's
-    left. With out_size, points that land outside the crop become absent (v = 0, x = y = 0).
+    left. With out_size, points that land outside the crop's pixels become absent (v = 0, x = y = 0).
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     out = kp.copy()
@@ -99,7 +103,8 @@ def transform_keypoints(keypoints: np.ndarray, matrix: np.ndarray, out_size: int
     if is_flipped(matrix):
         out = out[skeleton.FLIP_INDEX]
     if out_size is not None:
-        inside = (out[:, 0] >= 0) & (out[:, 0] < out_size) & (out[:, 1] >= 0) & (out[:, 1] < out_size)
+        lo, hi = -0.5, out_size - 0.5
+        inside = (out[:, 0] >= lo) & (out[:, 0] < hi) & (out[:, 1] >= lo) & (out[:, 1] < hi)
         out[~inside] = 0.0
     return out
 
@@ -131,16 +136,13 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, out_size: int, fill=(255, 
         h, w = image.shape[:2]
         nw, nh = max(1, round(w * k * 2)), max(1, round(h * k * 2))
         src = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-        down = np.diag([nw / w, nh / h, 1.0])  # continuous coordinates scale exactly by the size ratio
+        # cv2.resize's half-pixel rule: point p of the original is (p + 0.5) * ratio - 0.5 of the reduced image
+        down = np.array([[nw / w, 0, 0.5 * nw / w - 0.5], [0, nh / h, 0.5 * nh / h - 0.5], [0, 0, 1]])
         m = m @ np.linalg.inv(down)
-    # OpenCV samples at integer pixel positions: shift into and out of the pixel-centre convention.
-    shift_in = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], dtype=np.float64)
-    shift_out = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]], dtype=np.float64)
-    m_cv = shift_out @ m @ shift_in
     channels = 1 if src.ndim == 2 else src.shape[2]
     border = tuple(float(v) for v in (fill if np.ndim(fill) else [fill] * channels))
     out = cv2.warpAffine(
-        np.ascontiguousarray(src), m_cv[:2], (out_size, out_size), flags=cv2.INTER_LINEAR,
+        np.ascontiguousarray(src), m[:2], (out_size, out_size), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT, borderValue=border,
     )  # fmt: skip
     if out.ndim == 2 and src.ndim == 3:

@@ -46,11 +46,11 @@ def test_heatmap_peaks_at_keypoint_with_std_from_oks_sigma():
     assert weights[nose] == 1 and weights[hip] == 1 and weights[skeleton.INDEX["left_ear"]] == 0
     assert maps[skeleton.INDEX["left_ear"]].max() == 0
     y, x = np.unravel_index(maps[hip].argmax(), maps[hip].shape)
-    assert (x + 0.5, y + 0.5) == pytest.approx((10.0, 20.0), abs=0.5)
+    assert (x, y) == pytest.approx((9.75, 19.75), abs=0.5)  # crop (20, 40) -> heatmap (9.75, 19.75)
     # the target is the OKS keypoint similarity: at distance d it is exp(-d^2 / (2 s^2 (2 sigma)^2))
     s = np.sqrt(area) * 0.5
     std = 2 * skeleton.OKS_SIGMAS[hip] * s
-    d = np.hypot(14.5 - 10.0, 20.5 - 20.0)
+    d = np.hypot(14 - 9.75, 20 - 19.75)
     assert maps[hip][20, 14] == pytest.approx(np.exp(-d * d / (2 * std * std)), rel=1e-5)
     # a keypoint with a larger sigma has a wider blob
     assert (maps[hip] > 0.5).sum() > (maps[nose] > 0.5).sum()
@@ -65,7 +65,7 @@ def test_file_dataset_eval_crop_centres_the_bbox(tmp_path):
     # the bbox (20, 20, 56, 88) is centred; its long edge 88 -> 64 / 1.2
     k = 64 / (88 * 1.2)
     _, pose = ds.item(0)
-    expect = (pose.keypoints[0, :2] - (48, 64)) * k + 32
+    expect = (pose.keypoints[0, :2] - (47.5, 63.5)) * k + 31.5
     assert s["keypoints"][0, :2] == pytest.approx(expect, abs=1e-4)
     assert float(s["area"]) == pytest.approx(56 * 88 * k * k, rel=1e-5)
 
@@ -79,7 +79,7 @@ def test_augmented_flip_swaps_left_right_targets(tmp_path):
         j = skeleton.FLIP_INDEX[i]
         assert flipped["weights"][j] == plain["weights"][i]
         if plain["weights"][i]:
-            assert flipped["keypoints"][j, 0] == pytest.approx(64 - plain["keypoints"][i, 0], abs=1e-4)
+            assert flipped["keypoints"][j, 0] == pytest.approx(63 - plain["keypoints"][i, 0], abs=1e-4)
             assert np.allclose(flipped["heatmaps"][j], plain["heatmaps"][i][:, ::-1], atol=1e-5)
 
 

@@ -32,6 +32,7 @@ from torch.utils.data import IterableDataset
 from posefinder.build import augment
 from posefinder.models import skeleton
 from posefinder.models.errors import PoseFileError
+from posefinder.models.estimators.geometry import crop_to_heatmap
 from posefinder.models.pose import Pose
 
 
@@ -68,8 +69,9 @@ def heatmap_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(heatmaps (25, H, H), weights (25,)) for crop keypoints (25, 3): the paper's gaussian targets (3.1).
 
-    Keypoint i's target is exp(-d^2 / (2 std_i^2)) at each heatmap pixel centre, d its distance to the
-    keypoint, with std_i = sigma_factor * 2 * sigma_i * sqrt(area) in heatmap pixels: proportional to its
+    Keypoint i's target is exp(-d^2 / (2 std_i^2)) at each heatmap pixel, d its distance to the keypoint
+    mapped into the heatmap (models/estimators/geometry.crop_to_heatmap: the half-pixel rule, so that the
+    estimator's decoding finds it where it was), with std_i = sigma_factor * 2 * sigma_i * sqrt(area) in heatmap pixels: proportional to its
     COCO OKS sigma (skeleton.OKS_SIGMAS; midpoints average their endpoints'), and with sigma_factor 1
     exactly the OKS keypoint similarity of a prediction at that pixel (COCO: exp(-d^2 / (2 s^2 k_i^2)),
     k_i = 2 sigma_i, s^2 = area). Absent keypoints get an all-zero map and weight 0.
@@ -78,10 +80,10 @@ def heatmap_targets(
     ratio = heatmap_size / crop_size
     s = np.sqrt(max(float(area), 1e-12)) * ratio
     std = np.maximum(sigma_factor * 2.0 * skeleton.OKS_SIGMAS * s, min_sigma_px)
-    centres = np.arange(heatmap_size, dtype=np.float64) + 0.5
+    centres = np.arange(heatmap_size, dtype=np.float64)
     present = kp[:, 2] > 0
-    x = kp[:, 0] * ratio
-    y = kp[:, 1] * ratio
+    uv = crop_to_heatmap(kp[:, :2], heatmap_size, crop_size)
+    x, y = uv[:, 0], uv[:, 1]
     gx = np.exp(-((centres[None, :] - x[:, None]) ** 2) / (2 * std[:, None] ** 2))  # (25, W)
     gy = np.exp(-((centres[None, :] - y[:, None]) ** 2) / (2 * std[:, None] ** 2))  # (25, H)
     maps = gy[:, :, None] * gx[:, None, :]

@@ -10,10 +10,25 @@ clothes), camera (views, projection), shapes (2D shapes, OpenCV drawing), visibi
 backgrounds, figure (render_figure, figures).
 """
 
+import hashlib
+from pathlib import Path
+
 from posefinder.build.synthetic.camera import View
 from posefinder.build.synthetic.figure import SyntheticFigure, figure_rng, figures, render_figure
 from posefinder.build.synthetic.kinematics import ANGLE_NAMES, LIMITS_DEG, BodyPose, Proportions
 from posefinder.build.synthetic.poses import TEMPLATES, sample_pose
+
+
+
+def generator_fingerprint() -> str:
+    """A digest of the generator's source: it changes whenever the figures it draws may change (the demo
+    library rebuilds when it does)."""
+    h = hashlib.blake2b(digest_size=8)
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
 
 __all__ = [
     "ANGLE_NAMES",
@@ -25,6 +40,7 @@ __all__ = [
     "View",
     "figure_rng",
     "figures",
+    "generator_fingerprint",
     "render_figure",
     "sample_pose",
 ]

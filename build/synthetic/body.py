@@ -92,6 +92,7 @@ class Body:
     keypoints3d: np.ndarray  # (17, 3) COCO order
     keypoint_radius: np.ndarray  # (25,) skeleton order
     keypoint_tolerance: np.ndarray  # (25,) extra depth a hiding surface needs, beyond the radius
+    keypoint_parts: list[tuple[str, ...]]  # (25,) the parts each keypoint joins, which never hide it
     head_forward: np.ndarray  # (3,) the face's direction
     chest_forward: np.ndarray  # (3,)
     extra: dict = field(default_factory=dict)
@@ -152,17 +153,18 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
     parts.append(ellipsoid("head", P["head"], Rh, hs, "skin", occluder=True, group="head"))
     # face points (fractions of the semi axes, x towards the character's left)
     eye_x, eye_y = 0.36, -0.1
-    nose = _head_surface(P["head"], Rh, hs, 0.0, -0.32, out=0.04)
-    eyes = {s: _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y) for s, sgn in (("left", 1), ("right", -1))}
+    # face points sit just under the surface, so that in profile they stay inside the drawn head
+    nose = _head_surface(P["head"], Rh, hs, 0.0, -0.32, out=-0.07)
+    eyes = {s: _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y, out=-0.07) for s, sgn in (("left", 1), ("right", -1))}
     ears = {s: P["head"] + Rh @ (np.array([sgn * 0.95, -0.12, -0.05]) * hs) for s, sgn in (("left", 1), ("right", -1))}
     for s, sgn in (("left", 1), ("right", -1)):
         n = _head_normal(Rh, hs, sgn * eye_x, eye_y)
         E = frame_from_axis(n, Rh[:, 0])
         w, h = (0.17, 0.24) if not man else (0.11, 0.11)
-        parts.append(ellipsoid(f"{s}_eye", eyes[s], E, (w * hs[0], h * hs[0], 0.005), "eye", group="head",
+        parts.append(ellipsoid(f"{s}_eye", _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y), E, (w * hs[0], h * hs[0], 0.005), "eye", group="head",
                                outline=False, shade=False, normal=n, min_facing=0.12))  # fmt: skip
         if not man:
-            shine = eyes[s] + E @ np.array([0.0, 0.09 * hs[0], 0.004])
+            shine = _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y) + E @ np.array([0.0, 0.09 * hs[0], 0.004])
             parts.append(ellipsoid(f"{s}_eye_shine", shine, E, (0.055 * hs[0], 0.06 * hs[0], 0.004), "eye_white",
                                    group="head", outline=False, shade=False, normal=n, min_facing=0.12))  # fmt: skip
         if outfit.hair in ("short", "bald"):
@@ -215,8 +217,8 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
         parts.append(capsule(f"{s}_shin", kn, an, prop.r_knee, prop.r_ankle, leg_mat, occluder=True))
         fd, fn = sk.limb_axes[f"{s}_foot"]
         Rfoot = np.stack([unit(cross(fn, fd)), -fn, fd], axis=1)
-        parts.append(ellipsoid(f"{s}_foot", an + fd * 0.3 * prop.foot + fn * 0.45 * prop.ankle_h, Rfoot,
-                               (0.2 * prop.foot, 0.55 * prop.ankle_h + 0.04 * prop.foot, 0.56 * prop.foot),
+        parts.append(ellipsoid(f"{s}_foot", an + fd * 0.33 * prop.foot + fn * 0.8 * prop.ankle_h, Rfoot,
+                               (0.2 * prop.foot, 0.5 * prop.ankle_h + 0.03 * prop.foot, 0.56 * prop.foot),
                                mat("skin", "shoes"), occluder=True))  # fmt: skip
         if not man and outfit.legwear == "shorts":
             f = outfit.shorts_length
@@ -291,5 +293,12 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
     for m, (a, b) in skeleton.MIDPOINT_ENDPOINTS.items():
         rad[m] = (rad[a] + rad[b]) / 2
         tol[m] = 0.5 * rad[m]
-    return Body(parts=parts, keypoints3d=coco, keypoint_radius=rad, keypoint_tolerance=tol,
+    own: list[tuple[str, ...]] = [()] * skeleton.NUM_KEYPOINTS
+    for s in SIDES:
+        for joint, names in (("shoulder", ("upper_arm", "shoulder_ball")), ("elbow", ("upper_arm", "forearm")),
+                             ("wrist", ("forearm", "hand")), ("hip", ("thigh",)), ("knee", ("thigh", "shin")),
+                             ("ankle", ("shin", "foot")), ("upper_arm", ("upper_arm",)), ("forearm", ("forearm",)),
+                             ("thigh", ("thigh",)), ("shin", ("shin",))):  # fmt: skip
+            own[skeleton.INDEX[f"{s}_{joint}"]] = tuple(f"{s}_{n}" for n in names)
+    return Body(parts=parts, keypoints3d=coco, keypoint_radius=rad, keypoint_tolerance=tol, keypoint_parts=own,
                 head_forward=Rh[:, 2].copy(), chest_forward=Rc[:, 2].copy())  # fmt: skip

@@ -211,7 +211,7 @@ def render_figure(
 
     # keypoints and their visibility
     kp, radius, tol = _keypoints(body, proj, scale, offset)
-    hidden = occluded([s for s in shapes if s.part.occluder], kp, radius, tol)
+    hidden = occluded([s for s in shapes if s.part.occluder], kp, radius, tol, body.keypoint_parts)
     keypoints = np.concatenate([kp[:, :2], np.where(hidden, OCCLUDED, VISIBLE)[:, None]], axis=1)
 
     # mask, box, composite
