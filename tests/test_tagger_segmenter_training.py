@@ -103,6 +103,10 @@ def test_tagger_command_exports_a_tagger_that_reproduces_its_card(tmp_path, caps
     probs, labels = predict_probabilities(net, loader)
     assert tag_f1(probs, labels, card["thresholds"])["micro_f1"] == pytest.approx(card["metrics"]["test_micro_f1"])
     assert card["metrics"]["test_images"] == len(test_posts)
+    # and its trunk is what the pose models take as their domain source (posefinder-train pose --tagger)
+    from posefinder.models import nets
+
+    nets.create_model("pose_matching", preset="tiny").tagger.load_tagger_weights(net.state_dict())
 
 
 def test_segmenter_command_exports_a_segmenter_that_reproduces_its_card(tmp_path, capsys):
