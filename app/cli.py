@@ -15,9 +15,12 @@ from posefinder.models.errors import PoseFinderError
 
 #: subcommand -> module under posefinder.app.commands (see its __init__ for the contract).
 COMMANDS: dict[str, str] = {
+    "demo": "demo",
     "import": "import_poses",
     "index": "index",
     "search": "search",
+    "pose": "pose",
+    "models": "models",
 }
 
 #: What `posefinder` with no subcommand runs.
