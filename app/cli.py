@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "import": "import_poses",
     "index": "index",
     "search": "search",
+    "pose": "pose",
+    "models": "models",
 }
 
 #: What `posefinder` with no subcommand runs.
