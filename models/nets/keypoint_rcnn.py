@@ -23,12 +23,9 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
 from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
 
-from posefinder.models.nets import records_spec
+from posefinder.models.nets import KEYPOINT_RCNN_COCO_URL, records_spec
 from posefinder.models.nets.resnet import Normalize, ResNet
 
-#: torchvision's COCO Keypoint R-CNN weights file (torchvision's KeypointRCNN_ResNet50_FPN_Weights.COCO_V1).
-COCO_WEIGHTS_URL = "https://download.pytorch.org/models/keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
-COCO_WEIGHTS_FILE = COCO_WEIGHTS_URL.rsplit("/", 1)[-1]
 
 #: The R-CNN input size the authors feed pose crops at (detectron2's INPUT.MIN_SIZE_TEST).
 PAPER_INPUT_SIZE = 800
@@ -87,12 +84,13 @@ def keypoint_rcnn(
 
 
 def coco_state_dict(progress: bool = True) -> dict[str, torch.Tensor]:
-    """torchvision's COCO Keypoint R-CNN state dict (hash-checked download into the torch hub cache)."""
+    """torchvision's COCO Keypoint R-CNN state dict (hash-checked download into the torch hub cache, read
+    with torch's weights-only loader)."""
     from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights
 
     enum = KeypointRCNN_ResNet50_FPN_Weights.COCO_V1
-    assert enum.url == COCO_WEIGHTS_URL, "torchvision changed its Keypoint R-CNN weights; update COCO_WEIGHTS_URL"
-    return enum.get_state_dict(progress=progress, check_hash=True)
+    assert enum.url == KEYPOINT_RCNN_COCO_URL, "torchvision changed its Keypoint R-CNN weights; update nets' URL"
+    return enum.get_state_dict(progress=progress, check_hash=True, weights_only=True)
 
 
 class KeypointRCNNFeatures(nn.Module):

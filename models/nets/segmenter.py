@@ -104,7 +104,7 @@ def segmenter(
         import torchvision.models.segmentation as tvs
 
         enum = tvs.DeepLabV3_ResNet50_Weights if depth == 50 else tvs.DeepLabV3_ResNet101_Weights
-        state = enum.COCO_WITH_VOC_LABELS_V1.get_state_dict(progress=progress, check_hash=True)
+        state = enum.COCO_WITH_VOC_LABELS_V1.get_state_dict(progress=progress, check_hash=True, weights_only=True)
         own = model.deeplab.state_dict()
         state = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
         model.deeplab.load_state_dict(state, strict=False)  # all but classifier.4 (21 VOC classes)
