@@ -102,10 +102,11 @@ def ensure_demo_library(n: int = DEFAULT_COUNT, progress: Callable[[int, int], N
     images.mkdir(exist_ok=True)
     for leftover in images.glob(".tmp-*"):  # a file being written when a build was interrupted
         leftover.unlink(missing_ok=True)
-    done_before = int(stamp.get("count", 0)) if stamp and stamp.get("complete") else int((stamp or {}).get("imported", 0))
+    stamp = stamp or {}
+    done_before = int(stamp.get("count", 0)) if stamp.get("complete") else int(stamp.get("imported", 0))
     # figures whose image went missing are drawn again (from the first missing one; the rest is skipped)
     done_before = next((i for i in range(done_before) if not (images / image_name(i)).is_file()), done_before)
-    target = max(n, int((stamp or {}).get("count", 0)))
+    target = max(n, int(stamp.get("count", 0)))
     _write_stamp(root, {**identity, "count": target, "imported": done_before, "complete": False})
     _build(images, library, done_before, target, progress, root, identity)
     _write_stamp(root, {**identity, "count": target, "imported": target, "complete": True})

@@ -47,12 +47,15 @@ def lib_and_query(tmp_path, capsys):
     return tmp_path / "lib", query, coco
 
 
+_POSE_FILE = '{"format": "posefinder-pose", "version": 1, "poses": [{"keypoints": [%s]}]}'
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
-        ('{"format": "posefinder-pose", "version": 1, "poses": [{"keypoints": ' + str([[1, 2, 2]] * 24 + [["NaN", 1, 2]]).replace("'NaN'", "NaN") + "}]}", "finite"),
-        ('{"format": "posefinder-pose", "version": 1, "poses": [{"keypoints": [' + ", ".join(["[1e999, 2, 2]"] * 25) + "]}]}", "finite"),
+        (_POSE_FILE % ", ".join(["[1, 2, 2]"] * 24 + ["[NaN, 1, 2]"]), "finite"),
+        (_POSE_FILE % ", ".join(["[1e999, 2, 2]"] * 25), "finite"),
         ('{"annotations": [{"keypoints": {"x": 1}}]}', "malformed coco"),
         ('{"people": [5]}', "malformed openpose"),
         ('[{"points": {"nose_tip": "ab"}}]', "malformed add"),
@@ -218,7 +221,8 @@ def test_import_with_a_bomb_among_the_images_links_the_others_and_says_so(tmp_pa
     side = int(np.sqrt(MAX_IMAGE_PIXELS)) + 200
     (pics / "bomb.png").write_bytes(_bomb_png(side, side))
     poses = random_poses(3, seed=2)
-    coco = write_coco(tmp_path / "c.json", [(paths[0].name, poses[0]), (paths[1].name, poses[1]), ("bomb.png", poses[2])])
+    named = [(paths[0].name, poses[0]), (paths[1].name, poses[1]), ("bomb.png", poses[2])]
+    coco = write_coco(tmp_path / "c.json", named)
     code, out, err = _run(capsys, "import", coco, "--library", tmp_path / "lib", "--images", pics)
     assert code == 1 and "bomb.png" in err and "Traceback" not in err
     assert "2 images linked" in out

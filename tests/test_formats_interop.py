@@ -33,7 +33,8 @@ def test_coco_file_without_eyes_and_ears_reads_13_points_and_8_midpoints(tmp_pat
     doc = {
         "images": [{"id": 7, "file_name": "a/b.jpg", "width": 640, "height": 800}],
         "annotations": [
-            {"id": 1, "image_id": 7, "category_id": 1, "keypoints": kp, "num_keypoints": 13, "bbox": [80, 40, 200, 400]},
+            {"id": 1, "image_id": 7, "category_id": 1, "keypoints": kp, "num_keypoints": 13,
+             "bbox": [80, 40, 200, 400]},
             {"id": 2, "image_id": 7, "category_id": 1, "keypoints": [0] * 51, "num_keypoints": 0, "bbox": [1, 1, 5, 5]},
         ],
         "categories": [{"id": 1, "name": "person", "keypoints": list(skeleton.COCO17_NAMES)}],
@@ -163,5 +164,6 @@ def test_each_format_round_trips_a_pose_with_absent_joints(tmp_path, fmt):
     path = tmp_path / f"p.{fmt}.json"
     write_poses([PoseRecord(pose, "p.png")], path, fmt)
     back = read_poses(path)[0].pose
-    expected = pose.with_only(~np.isin(np.arange(25), [I[n] for n in ("left_eye", "right_eye", "left_ear", "right_ear")])) if fmt == "add" else pose  # fmt: skip
+    face = [I[n] for n in ("left_eye", "right_eye", "left_ear", "right_ear")]
+    expected = pose.with_only(~np.isin(np.arange(25), face)) if fmt == "add" else pose  # ADD has no eyes, ears
     assert back.allclose(expected) and not back.present[I["left_shin"]]

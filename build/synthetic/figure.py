@@ -158,9 +158,9 @@ def render_figure(
 
     seed: an int (the same int gives the same figure) or a Generator (advanced). pose: the kinematic pose
     (default: sample_pose(rng, kind, prior)), or a 2D Pose to imitate (lifted as prior.lift_pose does, and
-    seen from the view that draws it; it needs both shoulders and hips); background: "random", a backgrounds.KINDS name, an (H, W, 3)
-    uint8 image, or None for white; margin: the least empty border, as a fraction of the shorter side.
-    view, proportions, outfit: fixed instead of random.
+    seen from the view that draws it; it needs both shoulders and hips); background: "random", a
+    backgrounds.KINDS name, an (H, W, 3) uint8 image, or None for white; margin: the least empty border,
+    as a fraction of the shorter side. view, proportions, outfit: fixed instead of random.
     """
     rng = _rng(seed)
     w, h = int(size[0]), int(size[1])
@@ -208,8 +208,9 @@ def render_figure(
     head_labels = None
     for s in draw_order(shapes):
         if s.part.name == "head":
-            head_labels = draw_head(canvas, s, by_name.get("hair"), HAIR_STYLES.get(look.hair) if "hair" in by_name else None,
-                                    look.colors, outline_px, tuple(look.outline_dark or shade(look.color("hair"), 0.42)),
+            style = HAIR_STYLES.get(look.hair) if "hair" in by_name else None
+            dark = tuple(look.outline_dark or shade(look.color("hair"), 0.42))
+            head_labels = draw_head(canvas, s, by_name.get("hair"), style, look.colors, outline_px, dark,
                                     look.light_dir, look.shading)  # fmt: skip
             continue
         if s.part.name in _FACE_FEATURES and not _on_skin(head_labels, s.center):

@@ -149,7 +149,8 @@ class BodyPose:
     def limit_violations(self, tol_deg: float = 1e-6) -> list[str]:
         """Names of the angles outside their limits (empty when the pose is within every limit)."""
         a = self.angles_deg
-        bad = [n for i, n in enumerate(ANGLE_NAMES) if not (LIMITS_DEG[i, 0] - tol_deg <= a[i] <= LIMITS_DEG[i, 1] + tol_deg)]
+        lo, hi = LIMITS_DEG[:, 0] - tol_deg, LIMITS_DEG[:, 1] + tol_deg
+        bad = [n for i, n in enumerate(ANGLE_NAMES) if not (lo[i] <= a[i] <= hi[i])]
         for s in SIDES:
             for limb in ("arm", "leg"):
                 el, az = self[f"{s}_{limb}_elevation"], self[f"{s}_{limb}_azimuth"]
@@ -318,7 +319,8 @@ def forward_kinematics(pose: BodyPose, prop: Proportions) -> Skeleton3D:
         t = np.radians(a[f"{s}_ankle"])
         foot_dir = np.cos(t) * Lf + np.sin(t) * L
         pts[f"{s}_hip"], pts[f"{s}_knee"], pts[f"{s}_ankle"] = hip, kn, an
-        pts[f"{s}_toe"] = an + prop.foot * 0.8 * foot_dir - prop.ankle_h * 0.6 * unit(L - np.dot(L, foot_dir) * foot_dir)
+        sole = unit(L - np.dot(L, foot_dir) * foot_dir)
+        pts[f"{s}_toe"] = an + prop.foot * 0.8 * foot_dir - prop.ankle_h * 0.6 * sole
         limb_axes[f"{s}_thigh"], limb_axes[f"{s}_shin"] = (U, Uf), (L, Lf)
         limb_axes[f"{s}_foot"] = (foot_dir, unit(L - np.dot(L, foot_dir) * foot_dir))
     frames = {"pelvis": R_pelvis, "chest": R_chest, "head": R_head, "neck": R_neck}

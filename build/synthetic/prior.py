@@ -89,11 +89,13 @@ def lift_pose(pose2d: Pose, rng: np.random.Generator) -> LiftedPose | None:
     front = ratio >= 0  # the left shoulder on the image's right: facing us
     sign = 1.0
     if kp[I["nose"], 2] > 0:
-        sign = 1.0 if upright[I["nose"], 0] >= (upright[I["left_shoulder"], 0] + upright[I["right_shoulder"], 0]) / 2 else -1.0
+        mid = (upright[I["left_shoulder"], 0] + upright[I["right_shoulder"], 0]) / 2
+        sign = 1.0 if upright[I["nose"], 0] >= mid else -1.0
     elif rng.random() < 0.5:
         sign = -1.0
     yaw = sign * turn if front else sign * (180.0 - turn)
-    view = View(yaw_deg=yaw, pitch_deg=float(rng.normal(0.0, 6.0)), roll_deg=roll, distance=float(rng.uniform(5.0, 10.0)))
+    pitch, distance = float(rng.normal(0.0, 6.0)), float(rng.uniform(5.0, 10.0))
+    view = View(yaw_deg=yaw, pitch_deg=pitch, roll_deg=roll, distance=distance)
     R = View(yaw_deg=yaw).rotation()  # body frame -> camera (x right, y down, z away)
 
     # torso joints where the neutral body has them; limbs lifted from there

@@ -46,8 +46,9 @@ class Shape:
             ex, ey = math.sqrt(max(M[0, 0], 0.0)), math.sqrt(max(M[1, 1], 0.0))
             return self.center[0] - ex, self.center[1] - ey, self.center[0] + ex, self.center[1] + ey
         if self.kind == "capsule":
-            return (min(self.a[0] - self.ra, self.b[0] - self.rb), min(self.a[1] - self.ra, self.b[1] - self.rb),
-                    max(self.a[0] + self.ra, self.b[0] + self.rb), max(self.a[1] + self.ra, self.b[1] + self.rb))  # fmt: skip
+            a, b, ra, rb = self.a, self.b, self.ra, self.rb
+            x0, y0 = min(a[0] - ra, b[0] - rb), min(a[1] - ra, b[1] - rb)
+            return x0, y0, max(a[0] + ra, b[0] + rb), max(a[1] + ra, b[1] + rb)
         lo, hi = self.pts.min(axis=0), self.pts.max(axis=0)
         return lo[0], lo[1], hi[0], hi[1]
 

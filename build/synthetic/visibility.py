@@ -43,7 +43,8 @@ def front_depths(shapes: list[Shape], xy: np.ndarray) -> np.ndarray:
         p = xy[:, None, :] - C[None, :, :2]  # (n, m, 2)
         a = Q[None, :, 2, 2]
         b = 2 * (Q[None, :, 0, 2] * p[..., 0] + Q[None, :, 1, 2] * p[..., 1])
-        c = Q[None, :, 0, 0] * p[..., 0] ** 2 + 2 * Q[None, :, 0, 1] * p[..., 0] * p[..., 1] + Q[None, :, 1, 1] * p[..., 1] ** 2 - 1
+        px, py = p[..., 0], p[..., 1]
+        c = Q[None, :, 0, 0] * px**2 + 2 * Q[None, :, 0, 1] * px * py + Q[None, :, 1, 1] * py**2 - 1
         disc = b**2 - 4 * a * c
         ok = disc >= 0
         t = (-b - np.sqrt(np.where(ok, disc, 0.0))) / (2 * a)
