@@ -155,3 +155,22 @@ def test_paper_size_parameter_counts():
     x = torch.rand(1, 3, 256, 256)
     with torch.no_grad():
         assert matching.eval()(x).shape == (1, 25, 128, 128)
+
+
+@pytest.mark.slow
+def test_paper_size_concatenation_counts_explain_tables_86_8m():
+    """Table 1's 86.8M = tagger trunk + the whole R101-FPN Keypoint R-CNN + the trained parts; ours runs an
+    R50-FPN backbone and keypoint branch only (models/nets/pose.py's docstring explains the counts)."""
+
+    def millions(module) -> float:
+        return sum(p.numel() for p in module.parameters()) / 1e6
+
+    concat = nets.create_model("pose_concat")
+    trained = sum(p.numel() for p in concat.trainable_parameters()) / 1e6
+    assert round(millions(concat), 2) == 53.98 and round(trained, 2) == 0.80
+    assert round(millions(concat.tagger), 2) == 8.54 and round(millions(concat.task), 2) == 44.64
+    assert concat.task_converter.reduce.in_channels == 17  # the R-CNN's heatmap logits, as the authors do
+    whole_r50 = millions(nets.create_model("keypoint_rcnn"))
+    whole_r101 = millions(nets.create_model("keypoint_rcnn", depth=101))
+    assert round(whole_r50, 2) == 59.14  # torchvision's published count for COCO_V1
+    assert abs(millions(concat.tagger) + whole_r101 + trained - 86.8) < 0.7
