@@ -168,15 +168,18 @@ def run_estimators(args) -> None:
             runs[f"{avail.name} (installed: {getattr(est, 'model_name', '') or 'torchvision'})"] = est
         else:
             print(f"  {avail.name}: not available here ({avail.reason})")
-    tmp = tempfile.mkdtemp(prefix="posefinder-bench-")
-    os.environ["POSEFINDER_HOME"] = tmp  # the random paper-size models and their ONNX exports go here
+    tmp = args.home
+    tmp.mkdir(parents=True, exist_ok=True)
+    os.environ["POSEFINDER_HOME"] = str(tmp)  # the random paper-size models and their ONNX exports, kept
     torch.manual_seed(0)
     segmenter = nets.create_model("segmenter")
     for arch, builder in (("feature-matching", "pose_matching"), ("feature-concatenation", "pose_concat")):
         bundle = ModelBundle(nets.create_model(builder), segmenter).eval()
         for s in args.segmenter_sizes:
-            card = weights.make_card(bundle, name=f"{builder}-{s}", segmenter_input_size=s)
-            path = weights.save_model(Path(tmp) / f"{builder}-{s}.safetensors", bundle, card)
+            path = Path(tmp) / f"{builder}-{s}.safetensors"
+            if not path.is_file():  # deterministic (seed 0): kept between runs with their ONNX exports
+                card = weights.make_card(bundle, name=f"{builder}-{s}", segmenter_input_size=s)
+                weights.save_model(path, bundle, card)
             runs[f"{arch} paper size, random, segmenter {s} px, torch"] = PaperModelEstimator.from_file(
                 path, runtime="torch")
             if onnx_runtime.can_export():
@@ -219,6 +222,8 @@ def main() -> int:
     parser.add_argument("--segmenter-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[320, 256])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
     parser.add_argument("--skip-networks", action="store_true", help="skip part 2")
+    parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "posefinder-bench-home",
+                        help="where the random paper-size models and their ONNX exports are kept between runs")
     args = parser.parse_args()
     import torch
 

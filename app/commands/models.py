@@ -117,10 +117,27 @@ def _install(path: Path, name: str | None) -> int:
     model = store.install(path, name=name)
     seg = "with its segmenter" if model.card.has_segmenter else "without a segmenter (whole-image crops)"
     print(f"installed {model.name!r}: {model.card.architecture}, {seg}, as {model.weights_path}")
+    _prepare_runtime(model.weights_path)
     _, chosen, _ = _chain_state()
     if chosen is not None:
         print(f"auto-pose uses {chosen.name}: {chosen.reason}")
     return 0
+
+
+def _prepare_runtime(weights_path: Path) -> None:
+    """Export a paper-size model's networks to ONNX Runtime now (once), so that the first auto-pose is fast."""
+    from posefinder.models.estimators import onnx_runtime
+
+    onnx_runtime.forget(weights_path)
+    if not onnx_runtime.can_export() or onnx_runtime.choice() == "torch":
+        return
+    if _value_count(weights_path) < onnx_runtime.AUTO_MIN_PARAMETERS:
+        return  # small networks run in PyTorch (onnx_runtime.AUTO_MIN_PARAMETERS)
+    from posefinder.models.estimators.paper import PaperModelEstimator
+
+    print("preparing its ONNX Runtime versions (once; this can take a minute) ...", file=sys.stderr, flush=True)
+    est = PaperModelEstimator.from_file(weights_path)
+    print("runs in: " + ", ".join(f"{k} {v}" for k, v in est.runtime.items()))
 
 
 def _value_count(path: Path) -> int:
@@ -183,7 +200,11 @@ def _info(name: str, as_json: bool) -> int:
 def _remove(name: str) -> int:
     from posefinder.models.weights import ModelStore
 
-    ModelStore().remove(name)
+    from posefinder.models.estimators import onnx_runtime
+
+    store = ModelStore()
+    store.remove(name)
+    onnx_runtime.forget(store.weights_path(name))
     print(f"removed {name!r}")
     return 0
 

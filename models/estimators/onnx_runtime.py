@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -32,6 +33,10 @@ EXPORT_ATOL = 1e-3
 #: Environment variable choosing the runtime of the paper models on CPU: "auto" (default), "onnx", "torch".
 RUNTIME_ENV = "POSEFINDER_RUNTIME"
 
+#: "auto" exports only networks at least this large: small ones run fast in PyTorch and are not worth
+#: an export (tests' tiny models stay in PyTorch); the paper's networks have 8-40M.
+AUTO_MIN_PARAMETERS = 1_000_000
+
 
 def can_run() -> bool:
     """Whether onnxruntime is installed (running an export needs nothing else)."""
@@ -43,13 +48,21 @@ def can_export() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript", "onnxruntime"))
 
 
-def wanted(device: str) -> bool:
-    """Whether the paper models should run in ONNX Runtime: on CPU, when installed, unless told otherwise."""
-    choice = os.environ.get(RUNTIME_ENV, "auto").strip().lower() or "auto"
-    if choice not in ("auto", "onnx", "torch"):
-        warnings.warn(f"{RUNTIME_ENV}={choice!r} is not auto, onnx or torch; using auto", stacklevel=2)
-        choice = "auto"
-    return choice != "torch" and device == "cpu" and can_run()
+def choice(runtime: str | None = None) -> str:
+    """"auto", "onnx" or "torch": the runtime argument, else $POSEFINDER_RUNTIME, else "auto"."""
+    value = (runtime or os.environ.get(RUNTIME_ENV, "") or "auto").strip().lower()
+    if value not in ("auto", "onnx", "torch"):
+        raise ValueError(f"runtime must be auto, onnx or torch, not {value!r} (argument or ${RUNTIME_ENV})")
+    return value
+
+
+def wanted(module, device: str, runtime: str | None = None) -> bool:
+    """Whether a network should run in ONNX Runtime: on CPU where onnxruntime is installed, when the runtime
+    is "onnx", or "auto" and the network has at least AUTO_MIN_PARAMETERS parameters."""
+    value = choice(runtime)
+    if value == "torch" or device != "cpu" or not can_run():
+        return False
+    return value == "onnx" or sum(p.numel() for p in module.parameters()) >= AUTO_MIN_PARAMETERS
 
 
 def export_path(weights_path: Path, component: str, input_size: int) -> Path:
@@ -71,7 +84,7 @@ def export(module, input_size: int, path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    example = torch.rand(1, 3, input_size, input_size)
+    example = torch.rand(2, 3, input_size, input_size)  # batch 2: a batch of 1 would be specialised
     batch = torch.export.Dim("batch", min=1, max=1024)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -91,6 +104,8 @@ class OrtNetwork:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # no busy-waiting between operators: on a shared or busy CPU (a GUI beside it) it only costs
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path = path
@@ -136,3 +151,15 @@ def onnx_network(module, weights_path: Path, component: str, input_size: int):
         warnings.warn(f"{component}: ONNX Runtime unavailable ({type(exc).__name__}: {str(exc)[:120]}); using PyTorch",
                       stacklevel=2)  # fmt: skip
         return None
+
+
+def forget(weights_path: Path) -> int:
+    """Delete the cached exports of a model file (when it is removed or replaced); how many were deleted."""
+    folder = paths.cache_dir() / "onnx"
+    mine = re.compile(re.escape(Path(weights_path).stem) + r"-[a-z]+-\d+-[0-9a-f]{16}\.onnx")
+    count = 0
+    for path in folder.iterdir() if folder.is_dir() else []:
+        if mine.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+            count += 1
+    return count

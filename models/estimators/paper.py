@@ -45,32 +45,29 @@ class PaperModelEstimator:
         self.model_name = card.name
         self.bundle = bundle.eval().to(self.device)
         settings_ = PipelineSettings.from_card(card, **settings)
-        if runtime not in (None, "torch", "onnx"):
-            raise ValueError(f"runtime must be None (auto), 'torch' or 'onnx', not {runtime!r}")
-        use_onnx = (runtime == "onnx" or (runtime is None and onnx_runtime.wanted(self.device)))
-        use_onnx = use_onnx and weights_path is not None and self.device == "cpu" and onnx_runtime.can_run()
-        channels_last = self.device != "cpu"
-        if channels_last:
-            self.bundle.to(memory_format=torch.channels_last)
-        pose_net, segmenter = self.bundle.pose, self.bundle.segmenter
-        self.runtime = {"pose": "torch", "segmenter": "torch" if segmenter is not None else None}
-        if use_onnx:
-            ort_pose = onnx_runtime.onnx_network(pose_net, Path(weights_path), "pose", settings_.input_size)
-            if ort_pose is not None:
-                pose_net, self.runtime["pose"] = ort_pose, "onnxruntime"
-            if segmenter is not None:
-                size = settings_.segmenter_input_size
-                ort_seg = onnx_runtime.onnx_network(segmenter, Path(weights_path), "segmenter", size)
-                if ort_seg is not None:
-                    segmenter, self.runtime["segmenter"] = ort_seg, "onnxruntime"
+        # PyTorch runs channels-last (faster on CPU and GPU alike, see benchmarks/estimators.py) ...
+        self.bundle.to(memory_format=torch.channels_last)
+        networks = {"pose": (self.bundle.pose, settings_.input_size)}
+        if self.bundle.segmenter is not None:
+            networks["segmenter"] = (self.bundle.segmenter, settings_.segmenter_input_size)
+        #: which runtime runs each network: "torch" or "onnxruntime"
+        self.runtime: dict[str, str] = {}
+        run: dict = {}
+        for component, (module, size) in networks.items():
+            run[component], self.runtime[component] = module, "torch"
+            # ... and ONNX Runtime, faster still on CPU, where installed (onnx_runtime.py)
+            if weights_path is not None and onnx_runtime.wanted(module, self.device, runtime):
+                network = onnx_runtime.onnx_network(module, Path(weights_path), component, size)
+                if network is not None:
+                    run[component], self.runtime[component] = network, "onnxruntime"
         self.pipeline = PosePipeline(
-            pose_net,
-            segmenter,
+            run["pose"],
+            run.get("segmenter"),
             settings_,
             name=self.name,
             model_name=card.name,
             device=self.device,
-            channels_last=channels_last,
+            channels_last=True,
         )
 
     @classmethod
@@ -79,8 +76,9 @@ class PaperModelEstimator:
     ) -> "PaperModelEstimator":
         """Load a model file (safetensors + card; ModelError when it is broken or does not fit its card).
 
-        runtime: None chooses ONNX Runtime on CPU where it is installed (onnx_runtime.wanted), else PyTorch;
-        "torch" or "onnx" force one (onnx falls back to torch, with a warning, where it cannot run).
+        runtime: "auto" (None: $POSEFINDER_RUNTIME, else auto) runs the paper-size networks in ONNX Runtime on
+        CPU where it is installed, the rest in PyTorch; "torch" or "onnx" force one (onnx falls back to
+        torch, with a warning, where it cannot run). See onnx_runtime.py.
         """
         from posefinder.models import weights
 
