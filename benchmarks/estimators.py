@@ -84,6 +84,17 @@ def network_options(module, size: int, allow_compile: bool):
     out["eager no_grad"] = grad_off(lambda: module(x))
     out["inference_mode"] = inference(lambda: module(x))
     out["channels_last"] = inference(lambda: module_cl(x_cl))
+    threads = torch.get_num_threads()
+
+    def one_thread():
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                return module_cl(x_cl)
+        finally:
+            torch.set_num_threads(threads)
+
+    out["channels_last 1 thread"] = one_thread
     out["bf16 autocast"] = inference(lambda: module_cl(x_cl), autocast=True)
     quantised = torch.ao.quantization.quantize_dynamic(copy.deepcopy(module), {torch.nn.Linear}, dtype=torch.qint8)
     out["dynamic int8"] = inference(lambda: quantised(x))
@@ -93,7 +104,9 @@ def network_options(module, size: int, allow_compile: bool):
             path = onnx_runtime.export(module, size, Path(tmp) / "net.onnx")
             print(f"    (ONNX export {time.perf_counter() - t:.0f} s)", flush=True)
             network = onnx_runtime.OrtNetwork(path)
+            network1 = onnx_runtime.OrtNetwork(path, threads=1)
         out["onnxruntime"] = lambda: network(x)
+        out["onnxruntime 1 thread"] = lambda: network1(x)
     if allow_compile:
         t = time.perf_counter()
         compiled = torch.compile(copy.deepcopy(module))
@@ -124,14 +137,14 @@ def run_networks(args) -> None:
             try:
                 ref = f()
             except Exception as exc:  # e.g. bf16 kernels missing for an op
-                print(f"    {name:<16} fails: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
+                print(f"    {name:<22} fails: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
                 continue
             fns[name] = (f, ref)
         base = fns["eager no_grad"][1].float()
         times = interleaved({k: v[0] for k, v in fns.items()}, args.rounds)
         for name, ms in times.items():
             diff = float((fns[name][1].float() - base).abs().max())
-            print(f"    {name:<16} {ms:9.1f} ms  x{times['eager no_grad'] / ms:5.2f}  max |diff| {diff:.1e}")
+            print(f"    {name:<22} {ms:9.1f} ms  x{times['eager no_grad'] / ms:5.2f}  max |diff| {diff:.1e}")
 
 
 def sample_image() -> tuple[np.ndarray, str]:

@@ -73,7 +73,8 @@ def export_path(weights_path: Path, component: str, input_size: int) -> Path:
     from posefinder import __version__
 
     st = Path(weights_path).stat()
-    key = f"{Path(weights_path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{torch.__version__}|{onnxruntime.__version__}|{__version__}"
+    versions = f"{torch.__version__}|{onnxruntime.__version__}|{__version__}"
+    key = f"{Path(weights_path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{versions}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return paths.cache_dir() / "onnx" / f"{Path(weights_path).stem}-{component}-{input_size}-{digest}.onnx"
 
