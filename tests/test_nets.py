@@ -71,6 +71,19 @@ def test_task_source_exposes_fpn_keypoint_features_and_logits():
     assert _finite(out["keypoint_features"]) and _finite(out["keypoint_logits"])
 
 
+@pytest.mark.parametrize("input_size", [96, 800])
+def test_task_source_pools_the_whole_crop_exactly_as_torchvisions_multiscale_roi_align(input_size):
+    model = nets.create_model("task_source", preset="tiny", input_size=input_size).eval()
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        out = model(x)
+        s = input_size
+        x_in = torch.nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+        box = torch.tensor([[0.0, 0.0, float(s), float(s)]])
+        reference = model.keypoint_roi_pool(out["fpn"], [box] * 3, [(s, s)] * 3)
+        assert torch.equal(model.pool_whole_image(out["fpn"], x_in), reference)
+
+
 def test_keypoint_rcnn_detects_with_17_keypoints():
     model = nets.create_model("keypoint_rcnn", preset="tiny").eval()
     with torch.no_grad():
