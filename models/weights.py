@@ -318,6 +318,25 @@ def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
 
 
+def stored_values(path: str | Path) -> int:
+    """How many values (parameters and buffers) a model file stores, from its header (nothing loaded)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    _check_weights_file(path)
+    total = 0
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                n = 1
+                for d in f.get_slice(key).get_shape():
+                    n *= int(d)
+                total += n
+    except Exception as exc:  # safetensors raises its own error types for broken headers
+        raise ModelError(f"{path}: not a readable safetensors file ({_short(exc)})") from None
+    return total
+
+
 def load_model(path: str | Path) -> tuple[dict, ModelCard]:
     """(state dict, card) of a model file, read with safetensors only; ModelError when either is broken."""
     from safetensors.torch import load_file

@@ -111,53 +111,25 @@ def _list(as_json: bool) -> int:
 
 
 def _install(path: Path, name: str | None) -> int:
+    from posefinder.models.estimators.paper import prepare_runtime
     from posefinder.models.weights import ModelStore
 
     store = ModelStore()
     model = store.install(path, name=name)
     seg = "with its segmenter" if model.card.has_segmenter else "without a segmenter (whole-image crops)"
     print(f"installed {model.name!r}: {model.card.architecture}, {seg}, as {model.weights_path}")
-    _prepare_runtime(model.weights_path)
+    runtime = prepare_runtime(model.weights_path, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if runtime:
+        print("runs in: " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
     _, chosen, _ = _chain_state()
     if chosen is not None:
         print(f"auto-pose uses {chosen.name}: {chosen.reason}")
     return 0
 
 
-def _prepare_runtime(weights_path: Path) -> None:
-    """Export a paper-size model's networks to ONNX Runtime now (once), so that the first auto-pose is fast."""
-    from posefinder.models.estimators import onnx_runtime
-
-    onnx_runtime.forget(weights_path)
-    if not onnx_runtime.can_export() or onnx_runtime.choice() == "torch":
-        return
-    if _value_count(weights_path) < onnx_runtime.AUTO_MIN_PARAMETERS:
-        return  # small networks run in PyTorch (onnx_runtime.AUTO_MIN_PARAMETERS)
-    from posefinder.models.estimators.paper import PaperModelEstimator
-
-    print("preparing its ONNX Runtime versions (once; this can take a minute) ...", file=sys.stderr, flush=True)
-    est = PaperModelEstimator.from_file(weights_path)
-    print("runs in: " + ", ".join(f"{k} {v}" for k, v in est.runtime.items()))
-
-
-def _value_count(path: Path) -> int:
-    """Values stored in a safetensors file (from its header; nothing loaded)."""
-    from safetensors import safe_open
-
-    total = 0
-    with safe_open(str(path), framework="pt") as f:
-        for key in f.keys():
-            shape = f.get_slice(key).get_shape()
-            n = 1
-            for d in shape:
-                n *= int(d)
-            total += n
-    return total
-
-
 def _info(name: str, as_json: bool) -> int:
     from posefinder.models.estimators import chain
-    from posefinder.models.weights import ModelStore
+    from posefinder.models.weights import ModelStore, stored_values
 
     described = {a.name: a for a in chain.describe_chain()}
     store = ModelStore()
@@ -176,7 +148,7 @@ def _info(name: str, as_json: bool) -> int:
     doc = card.to_dict()
     doc["file"] = str(model.weights_path)
     doc["file_bytes"] = model.weights_path.stat().st_size
-    doc["stored_values"] = _value_count(model.weights_path)
+    doc["stored_values"] = stored_values(model.weights_path)
     if as_json:
         print(json.dumps(doc, indent=1))
         return 0

@@ -96,3 +96,19 @@ class PaperModelEstimator:
     def estimate_batch(self, images: Sequence[np.ndarray]) -> list[list[Pose]]:
         return self.pipeline.estimate_batch(images)
 
+
+def prepare_runtime(weights_path: str | Path, log=None) -> dict[str, str]:
+    """Export an installed paper-size model's networks to ONNX Runtime now (once; about a minute), so that
+    its first auto-pose is fast; {network: runtime}. Call it after installing a model (the CLI's `models
+    install` does); without it the export happens on the model's first use. log(line) hears what happens."""
+    from posefinder.models import weights
+    from posefinder.models.estimators import onnx_runtime
+
+    onnx_runtime.forget(Path(weights_path))
+    if not onnx_runtime.can_export() or onnx_runtime.choice() == "torch":
+        return {}
+    if weights.stored_values(weights_path) < onnx_runtime.AUTO_MIN_PARAMETERS:
+        return {}  # small networks run in PyTorch
+    if log:
+        log("preparing its ONNX Runtime versions (once; this can take a minute) ...")
+    return PaperModelEstimator.from_file(weights_path).runtime
