@@ -1,9 +1,17 @@
 """The paper's pose models as estimators: a feature-matching or feature-concatenation model file + the pipeline.
 
-A model file made by build/ (weights.save_model of a ModelBundle with `pose` and optionally `segmenter`)
-runs here as is: its card names the networks and the pipeline settings, its weights load strictly, and
-pipeline.PosePipeline does the rest. Installed models are found by the chain (registry.py); a file can
-also be run directly with PaperModelEstimator.from_file(path).
+A model file made by build/ runs here as is: its card names the networks and the pipeline settings, its
+weights load strictly, and pipeline.PosePipeline does the rest. The path from training to auto-pose:
+
+    bundle = ModelBundle(pose=pose_net, segmenter=segmenter_net)      # segmenter optional
+    card = weights.make_card(bundle, name="matching-adds", metrics={...}, training_data={...})
+    weights.save_model("matching-adds.safetensors", bundle, card)
+    $ posefinder models install matching-adds.safetensors   # checks it, exports ONNX Runtime versions
+    $ posefinder pose image.png --model matching-adds --draw out.png
+
+PaperModelEstimator(bundle, card) runs an in-memory bundle the same way (evaluation before export); it
+takes the bundle over (eval mode, channels-last memory). Installed models are found by the chain
+(registry.py); a file runs directly with PaperModelEstimator.from_file(path).
 """
 
 from __future__ import annotations
