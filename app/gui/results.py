@@ -320,7 +320,10 @@ class ResultsView(QListView):
         self._wanted.clear()
 
     def thumbnails_idle(self) -> bool:
-        return not self._wanted and self._loader.idle()
+        """No tile is waiting to be asked for, loading, or loaded and not yet cached; results set on a shown
+        grid are first painted (the paint asks for the tiles it shows)."""
+        awaiting_paint = self._unpainted and self.results_model.rowCount() > 0 and self.isVisible()
+        return not awaiting_paint and not self._wanted and self._loader.idle()
 
     def _on_loaded(self, key, image) -> None:
         if image is None:
