@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from gui_helpers import SlowContentEstimator, open_window, wait_search
+import threading
+
+from gui_helpers import HoldingEstimator, SlowContentEstimator, open_window, wait_search
 from library_helpers import write_pngs
 
 from posefinder.models.errors import ModelError
@@ -107,3 +109,36 @@ def test_remove_a_folder_removes_its_poses(qtbot, tmp_path):
     assert window.library_panel.remove_folder((tmp_path / "a").resolve())
     assert len(wait_search(qtbot, window, done)) == 2
     assert window.library_panel.folder_list.count() == 1 and window.filters.folder_combo.count() == 2
+
+
+def test_a_run_stopped_by_opening_another_library_does_not_end_the_next_run(qtbot, qapp, tmp_path):
+    """Opening library B stops A's run; A's report, arriving late, must not end or show as B's run."""
+    write_pngs(tmp_path / "a", 12, seed=1)
+    write_pngs(tmp_path / "b", 6, seed=2, start=50)
+    window = open_window(qtbot, estimator=SlowContentEstimator(0))
+    panel = window.library_panel
+    assert window.open_library(tmp_path / "A", create=True)
+    # A's image 5 waits for the cancel that opening B sends
+    panel.estimator = HoldingEstimator(5, lambda: panel._task.cancel_event.wait(10))
+    panel.add_folder(tmp_path / "a", index=False)
+    assert panel.start_index(batch_size=4)
+    qtbot.waitUntil(lambda: panel.progress.value() == 4, timeout=10_000)
+    assert window.open_library(tmp_path / "B", create=True)  # stops A's run (after its batch)
+    assert not panel.indexing() and window.actions_by_name["indexNow"].isEnabled()
+
+    gate = threading.Event()
+    panel.estimator = HoldingEstimator(1, lambda: gate.wait(10))  # B's run waits until the test lets it go
+    panel.add_folder(tmp_path / "b", index=False)
+    assert panel.start_index(batch_size=4)
+    finished = []
+    panel.indexFinished.connect(finished.append)
+    qapp.processEvents()  # deliver what A's run posted before it stopped
+    assert panel.indexing() and panel.progress.isVisible() and panel.cancel_button.isVisible()
+    assert not panel.start_index() and not window.actions_by_name["indexNow"].isEnabled()
+    assert finished == [] and "Cancelled" not in panel.status.text()
+    with qtbot.waitSignal(panel.indexFinished, timeout=10_000) as sig:
+        gate.set()
+    assert not sig.args[0].cancelled and sig.args[0].added == 6 and finished == [sig.args[0]]
+    assert panel.count_labels["images"].text() == "6"
+    with Library.open(tmp_path / "A", readonly=True) as lib:
+        assert lib.counts().images == 8  # A's run finished the batch it was in, then stopped

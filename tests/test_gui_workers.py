@@ -71,3 +71,23 @@ def test_thumbnail_loader_is_not_idle_until_the_tile_reached_the_gui_thread(qtbo
     qtbot.waitUntil(loader.idle, timeout=5000)
     assert got == ["tile"]
     loader.stop()
+
+
+def test_a_task_posts_its_outcome_before_wait_returns(qapp):
+    """Whoever waited for a task (the library panel closing or switching libraries) and then processes
+    events receives its outcome: it is posted before wait() returns, even when the task's thread is
+    preempted right after its job."""
+    from PySide6.QtCore import Qt
+
+    from posefinder.app.gui.workers import Task
+
+    task = Task(lambda _t: "done")
+    preempted = []
+    # runs on the task's thread inside the emit, before the GUI thread's delivery is posted: a slow thread
+    task.finished.connect(lambda _r: preempted.append(time.sleep(0.1)), Qt.ConnectionType.DirectConnection)
+    got = []
+    task.finished.connect(got.append)
+    task.start()
+    assert task.wait(5)
+    qapp.processEvents()
+    assert got == ["done"]

@@ -143,11 +143,13 @@ class Task(QObject):
             result, error = self._fn(self), None
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI
             result, error = None, exc
-        self.done_event.set()
+        # the outcome is posted before done_event is set: whoever waited for the job (wait()) and then
+        # processes events is sure to receive it
         if error is None:
             _emit(self.finished, result)
         else:
             _emit(self.failed, error)
+        self.done_event.set()
 
 
 class ThumbnailLoader(QObject):
