@@ -135,17 +135,19 @@ class SlowContentEstimator:
 
 
 class HoldingEstimator(SlowContentEstimator):
-    """SlowContentEstimator whose image number `hold_at` (counting every call) first runs `hold()`, e.g.
-    waiting for the index run's cancel event: the run is mid-batch when it is cancelled, however slow the
-    machine."""
+    """SlowContentEstimator whose image number `hold_at` (counting every call) first sets `held` and runs
+    `hold()`, e.g. waiting for the index run's cancel event: once `held` is set, the run is mid-batch,
+    however slow the machine."""
 
     def __init__(self, hold_at: int, hold, delay_s: float = 0.0):
         super().__init__(delay_s)
         self.hold_at = hold_at
         self.hold = hold
+        self.held = threading.Event()
 
     def estimate(self, image):
         if self.calls + 1 == self.hold_at:
+            self.held.set()
             self.hold()
         return super().estimate(image)
 

@@ -131,18 +131,20 @@ def test_a_second_drop_wins_over_a_slower_first_one(qtbot, tmp_path):
     first_gate, second_gate = threading.Event(), threading.Event()
     slow, fast = varied_poses(2, seed=21)
     answers = iter([(slow, first_gate), (fast, second_gate)])
+    started = []
 
     class TwoAnswers:
         name = "two"
 
         def estimate(self, image):
             pose, gate = next(answers)
+            started.append(pose)
             gate.wait(10)
             return [pose]
 
     window = open_window(qtbot, make_library(tmp_path / "lib", varied_poses(4)), estimator=TwoAnswers())
     window.canvas.imageDropped.emit(_image(600, 400), "first.png")
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: len(started) == 1, timeout=10_000)  # the first drop's estimate took the slow answer
     with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000):
         window.canvas.imageDropped.emit(_image(600, 400), "second.png")
         second_gate.set()
