@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gui_helpers import (
@@ -252,3 +254,58 @@ def test_orientation_option_tells_a_handstand_from_standing(qtbot, tmp_path):
     window.filters.orientation_combo.setCurrentIndex(2)  # same rotation
     results = wait_search(qtbot, window, done)
     assert window.last_query.orientation_weight == 2.0 and results[0].pose_id == 2
+
+
+def test_double_click_or_enter_opens_the_file_and_the_menu_opens_reveals_and_corrects(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QObject, Qt, QUrl, Slot
+    from PySide6.QtGui import QDesktopServices
+
+    from posefinder.app.gui import results as results_mod
+
+    class Opened(QObject):
+        def __init__(self):
+            super().__init__()
+            self.paths = []
+
+        @Slot(QUrl)
+        def open(self, url):
+            self.paths.append(Path(url.toLocalFile()))
+
+    pics = tmp_path / "pics"
+    images = write_pngs(pics, 2)
+    poses = varied_poses(3, seed=3)
+    lib = make_library(tmp_path / "lib", poses, names=[images[0].name, images[1].name, "gone.png"], images_dir=pics)
+    revealed = []
+    monkeypatch.setattr(results_mod, "reveal_in_folder", lambda path: revealed.append(path) or True)
+    opened = Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")  # what the system would open
+    try:
+        window = open_window(qtbot, lib)
+        view = window.results
+        shown = view.results()
+        with_file = [r for r in shown if r.path is not None]
+        row = shown.index(with_file[0])
+        tile = view.visualRect(view.model().index(row, 0)).center()
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=tile)  # QTest's double click is
+        qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=tile)  # only its second press
+        assert opened.paths == [with_file[0].path]
+        view.setCurrentIndex(view.model().index(shown.index(with_file[1]), 0))
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+        assert opened.paths[-1] == with_file[1].path
+
+        actions = {a.text(): a for a in view.context_menu(with_file[0]).actions() if a.text()}
+        actions["Open"].trigger()
+        actions["Show in folder"].trigger()
+        assert opened.paths[-1] == with_file[0].path and revealed == [with_file[0].path]
+        actions["Correct this pose…"].trigger()
+        qtbot.waitUntil(lambda: window.correction is not None, timeout=5000)
+        assert window.correction.pose_id == with_file[0].pose_id and window.canvas.guide_image() is not None
+
+        no_file = next(r for r in shown if r.path is None)  # imported without its image
+        actions = {a.text(): a for a in view.context_menu(no_file).actions() if a.text()}
+        assert not actions["Open"].isEnabled() and not actions["Show in folder"].isEnabled()
+        with qtbot.waitSignal(view.message) as sig:
+            assert not view.open_result(no_file)
+        assert "no image file" in sig.args[0] and len(opened.paths) == 3
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
