@@ -11,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("qapp")
 
 #: How long a test looks for a worker that calls itself idle before its outcome reached the GUI thread.
 #: Without the GUI thread processing events, a correct worker never does: the test waits this long.
-RACE_WINDOW_S = 0.3
+RACE_WINDOW_S = 0.1
 
 
 def _idle_without_events(is_idle) -> bool:
