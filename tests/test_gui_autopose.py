@@ -151,3 +151,18 @@ def test_a_second_drop_wins_over_a_slower_first_one(qtbot, tmp_path):
     first_gate.set()
     qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
     assert window.canvas.pose().allclose(fast, atol=1e-6) and not window.canvas.is_busy()
+
+
+def test_using_a_result_while_an_estimate_runs_wins_and_ends_the_busy_indicator(qtbot, tmp_path):
+    gate = threading.Event()
+    estimated = varied_poses(1, seed=30)[0]
+    lib = make_library(tmp_path / "lib", varied_poses(4))
+    window = open_window(qtbot, lib, estimator=FakeEstimator([estimated], gate=gate))
+    window.canvas.imageDropped.emit(_image(600, 400), "drop.png")
+    assert window.canvas.is_busy()
+    chosen = window.results.results()[1]
+    window.use_as_query(chosen)  # the user changed their mind before the estimate came
+    assert not window.canvas.is_busy()
+    gate.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert window.canvas.pose().with_only(chosen.pose.present).allclose(chosen.pose, atol=1e-6)

@@ -309,3 +309,42 @@ def test_double_click_or_enter_opens_the_file_and_the_menu_opens_reveals_and_cor
         assert "no image file" in sig.args[0] and len(opened.paths) == 3
     finally:
         QDesktopServices.unsetUrlHandler("file")
+
+
+def test_a_correction_still_loading_its_image_loses_to_a_newer_request(qtbot, tmp_path, monkeypatch):
+    """Correct a pose, then use another as the query (or open another library) while its image loads:
+    the late image must not start the correction (its Save would write that pose id into whatever
+    library is open then)."""
+    import threading
+
+    from posefinder.models import imageio
+
+    pics = tmp_path / "pics"
+    images = write_pngs(pics, 3, size=(400, 600))
+    lib = make_library(tmp_path / "lib", varied_poses(3, seed=8), names=[p.name for p in images], images_dir=pics)
+    other = make_library(tmp_path / "other", varied_poses(3, seed=9))
+    real_load = imageio.load_image
+    gate = threading.Event()
+
+    def slow_load(path, *args, **kw):
+        gate.wait(10)
+        return real_load(path, *args, **kw)
+
+    monkeypatch.setattr(imageio, "load_image", slow_load)
+    window = open_window(qtbot, lib)
+    target, chosen = window.results.results()[:2]
+    window.correct_pose(target)
+    window.use_as_query(chosen)
+    gate.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert window.correction is None and not window.actions_by_name["savePose"].isEnabled()
+    assert window.canvas.pose().with_only(chosen.pose.present).allclose(chosen.pose, atol=1e-6)
+    assert window.canvas.guide_image() is None
+
+    gate.clear()
+    window.correct_pose(target)
+    assert window.open_library(other)
+    gate.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert window.correction is None and not window.actions_by_name["savePose"].isEnabled()
+    assert not window.save_corrected_pose()
