@@ -166,3 +166,16 @@ def test_using_a_result_while_an_estimate_runs_wins_and_ends_the_busy_indicator(
     gate.set()
     qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
     assert window.canvas.pose().with_only(chosen.pose.present).allclose(chosen.pose, atol=1e-6)
+
+
+def test_an_estimate_still_counts_after_opening_another_library(qtbot, tmp_path):
+    gate = threading.Event()
+    estimated = varied_poses(1, seed=31)[0]
+    lib = make_library(tmp_path / "lib", varied_poses(4))
+    window = open_window(qtbot, lib, estimator=FakeEstimator([estimated], gate=gate))
+    window.canvas.imageDropped.emit(_image(600, 400), "drop.png")
+    assert window.open_library(make_library(tmp_path / "other", varied_poses(3, seed=5)))
+    with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000) as sig:
+        gate.set()
+    assert sig.args == [True] and not window.canvas.is_busy()
+    assert window.canvas.pose().with_only(estimated.present).allclose(estimated, atol=1e-6)

@@ -432,7 +432,6 @@ class MainWindow(QMainWindow):
         self.results.set_library(None)
         self.library.close()
         self.library = None
-        self._new_canvas_request()  # a correction whose image is loading belongs to the closed library
         self.correction = None
         self.actions_by_name["savePose"].setEnabled(False)
 
