@@ -116,9 +116,13 @@ def test_number_of_results_and_folder_filters(qtbot, tmp_path):
         from posefinder.models.library.indexer import default_runner
 
         lib.index([tmp_path / "a", tmp_path / "b"], runner=default_runner(SlowContentEstimator(0)))
+    imported = open_window(qtbot, make_library(tmp_path / "imported", varied_poses(3)))
+    assert imported.filters.folder_combo.count() == 1 and not imported.filters.folder_combo.isEnabled()
+    assert "no image folders" in imported.filters.folder_combo.toolTip()  # says why it cannot filter
+    imported.close()
     window = open_window(qtbot, tmp_path / "lib")
     assert len(window.results.results()) == 11
-    assert window.filters.folder_combo.count() == 3  # all, a, b
+    assert window.filters.folder_combo.count() == 3 and window.filters.folder_combo.isEnabled()  # all, a, b
 
     done = window.searches_done()
     window.filters.k_spin.setValue(4)

@@ -505,6 +505,12 @@ class FilterBar(QFrame):
         i = self.folder_combo.findData(str(current)) if current is not None else 0
         self.folder_combo.setCurrentIndex(max(i, 0))
         self.folder_combo.blockSignals(False)
+        # poses imported with their images (the demo library) have no image folder to choose
+        self.folder_combo.setEnabled(bool(folders))
+        self.folder_combo.setToolTip(
+            "Only show images under this folder" if folders
+            else "This library has no image folders to choose from (add one in the Library panel)"
+        )  # fmt: skip
         if current is not None and i < 0:
             self.changed.emit()
 
