@@ -18,25 +18,14 @@ from posefinder.models.errors import ImageError, PoseFinderError
 
 
 def resolve_estimator(spec: str | None, device: str = "cpu"):
-    """An estimator from a model file (.safetensors), an installed model's name, or a chain name (None:
-    the chain's first available); ModelError with the reason when it cannot run."""
+    """An estimator from a model file (.safetensors), else chain.select_estimator(spec): a chain name or an
+    installed model's name (None: the chain's first available); ModelError with the reason when it cannot run."""
     from posefinder.models.estimators import chain
     from posefinder.models.estimators.paper import PaperModelEstimator
 
     if spec is not None and spec.endswith(".safetensors"):
         return PaperModelEstimator.from_file(spec, device=device)
-    if spec is not None and not _is_chain_name(spec):
-        from posefinder.models.weights import ModelStore
-
-        return PaperModelEstimator.from_file(ModelStore().get(spec).weights_path, device=device)
     return chain.select_estimator(spec, device=device)
-
-
-def _is_chain_name(name: str) -> bool:
-    from posefinder.models.estimators import chain
-
-    chain._ensure_registered()
-    return any(e.name == name for e in chain.ESTIMATORS)
 
 
 def parse_devices(text: str) -> list[str]:

@@ -138,7 +138,10 @@ class PoseModule(L.LightningModule):
         return losses["loss"]
 
     def configure_optimizers(self):
-        params = self.net.trainable_parameters()
+        if self.hparams.train_sources:  # the tagger trunk learns too (random-init runs)
+            params = [p for p in self.net.parameters() if p.requires_grad]
+        else:
+            params = self.net.trainable_parameters()
         opt = torch.optim.Adam(params, lr=self.hparams.lr)
         if self.hparams.schedule == "constant":
             return opt
