@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ def add_trainer_arguments(
     g.add_argument("--max-epochs", type=int, default=None, metavar="N",
                    help=f"stop after N epochs (default {max_epochs}, the paper's; -1 with --max-steps for no "
                         "epoch limit)")
+    g.add_argument("--max-time", type=_positive_float, default=None, metavar="MINUTES",
+                   help="also stop after this many minutes of training (the cosine schedule then anneals over "
+                        "whichever of steps and time runs out first; such runs are not bit-reproducible)")
     g.add_argument("--batch-size", type=_positive_int, default=batch_size, metavar="N",
                    help=f"samples per device per step (default {batch_size})")
     g.add_argument("--accumulate", type=_positive_int, default=1, metavar="K",
@@ -262,6 +266,7 @@ def make_trainer(args, name: str, *, monitor: str | None = None, mode: str = "ma
         sync_batchnorm=bool(getattr(args, "sync_batchnorm", False)),
         max_steps=args.max_steps,
         max_epochs=max_epochs(args),
+        max_time=timedelta(minutes=args.max_time) if getattr(args, "max_time", None) else None,
         accumulate_grad_batches=args.accumulate,
         callbacks=cbs,
         logger=CSVLogger(save_dir=str(out), name=LOG_DIR),
