@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ def add_trainer_arguments(
     g.add_argument("--max-epochs", type=int, default=None, metavar="N",
                    help=f"stop after N epochs (default {max_epochs}, the paper's; -1 with --max-steps for no "
                         "epoch limit)")
+    g.add_argument("--max-time", type=_positive_float, default=None, metavar="MINUTES",
+                   help="also stop after this many minutes of training (the cosine schedule then anneals over "
+                        "whichever of steps and time runs out first; such runs are not bit-reproducible)")
     g.add_argument("--batch-size", type=_positive_int, default=batch_size, metavar="N",
                    help=f"samples per device per step (default {batch_size})")
     g.add_argument("--accumulate", type=_positive_int, default=1, metavar="K",
@@ -150,8 +154,9 @@ def add_trainer_arguments(
                    help="log losses every N steps (default 50)")
     g.add_argument("--val-every", type=_positive_int, default=None, metavar="N",
                    help="validate every N training steps (default: every epoch)")
-    g.add_argument("--checkpoint-every", type=_non_negative_int, default=0, metavar="N",
-                   help="also write last.ckpt every N training steps (0: at validation/epoch ends only)")
+    g.add_argument("--checkpoint-every", type=_non_negative_int, default=500, metavar="N",
+                   help="write last.ckpt every N training steps, besides validations and epoch ends (0: only "
+                        "there) (default 500)")
     g.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
                    help="progress display: a bar, one line per --log-every steps (logs, batch jobs), or none; "
                         "auto = bar on a terminal, lines otherwise (default auto)")
@@ -233,15 +238,16 @@ def make_trainer(args, name: str, *, monitor: str | None = None, mode: str = "ma
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(args.seed, workers=True, verbose=False)
     ckpt_dir = out / CHECKPOINT_DIR
-    cbs: list = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="last-epoch{epoch}", save_last=True, save_top_k=0,
-                        every_n_train_steps=args.checkpoint_every or None, auto_insert_metric_name=False),
-    ]  # fmt: skip
-    if monitor:
-        cbs.append(
+    every = args.checkpoint_every or None
+    if monitor:  # the best by `monitor` and last.ckpt at every validation, last.ckpt every N steps as well
+        cbs: list = [
             ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step}", monitor=monitor, mode=mode, save_top_k=1,
-                            auto_insert_metric_name=False)
-        )  # fmt: skip
+                            save_last=True, auto_insert_metric_name=False),
+        ]  # fmt: skip
+        if every:
+            cbs.append(ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=every))
+    else:  # last.ckpt at epoch ends, and every N steps
+        cbs = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=every)]
     progress = args.progress
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "lines"
@@ -260,6 +266,7 @@ def make_trainer(args, name: str, *, monitor: str | None = None, mode: str = "ma
         sync_batchnorm=bool(getattr(args, "sync_batchnorm", False)),
         max_steps=args.max_steps,
         max_epochs=max_epochs(args),
+        max_time=timedelta(minutes=args.max_time) if getattr(args, "max_time", None) else None,
         accumulate_grad_batches=args.accumulate,
         callbacks=cbs,
         logger=CSVLogger(save_dir=str(out), name=LOG_DIR),

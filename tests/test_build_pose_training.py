@@ -88,11 +88,16 @@ def test_loss_falls_on_a_tiny_set(tmp_path):
     module.eval()
     with torch.no_grad():
         before = module.losses(batch)[1]["heatmap_bce"].item()
+    trunk = module.net.tagger.resnet.conv1.weight.detach().clone()
+    task = next(module.task.parameters()).detach().clone()
     trainer.fit(module, train_dataloaders=train_loader)
     module.eval()
     with torch.no_grad():
         after = module.losses(batch)[1]["heatmap_bce"].item()
     assert after < 0.5 * before, (before, after)
+    # random init: the tagger trunk learns too; the task source (the matching target) stays frozen
+    assert not torch.equal(trunk, module.net.tagger.resnet.conv1.weight)
+    assert torch.equal(task, next(module.task.parameters()))
 
 
 def test_export_installs_and_loads_back(tmp_path):
@@ -103,6 +108,7 @@ def test_export_installs_and_loads_back(tmp_path):
     assert _run(["--train", str(ann), "--images", str(tmp_path / "img"), "--val", str(ann), "--val-images",
                  str(tmp_path / "img"), *TINY, "--max-steps", "2", "--out", str(out), "--name", "tiny-pose"]) == 0
     path = out / "pose-matching.safetensors"
+    assert (out / "checkpoints" / "last.ckpt").is_file() and list((out / "checkpoints").glob("best-step*.ckpt"))
     bundle, card = load_bundle(path)
     assert card.name == "tiny-pose" and card.architecture == "feature-matching"
     assert set(card.metrics) >= {"oks50", "oks75", "pckh50", "pdj20", "pcpm50"}

@@ -91,6 +91,9 @@ def add_arguments(parser) -> None:
                    help="random zoom-out down to this factor (1 = none) (default 0.8)")
     c.add_argument("--colour", type=float, default=0.2, metavar="F",
                    help="recolouring strength: brightness/contrast/saturation/hue jitter (0 = off) (default 0.2)")
+    c.add_argument("--smoothing", type=float, default=0.1, metavar="F",
+                   help="inference smoothing of the heatmaps (paper 3.1), gaussian sigma as a fraction of the heatmap "
+                        "size; used for validation and written into the model card (default 0.1, the authors')")
     c.add_argument("--sigma-factor", type=float, default=1.0, metavar="F",
                    help="target gaussian std as a multiple of the keypoint's OKS falloff 2 sigma_i sqrt(area) "
                         "(default 1)")
@@ -213,7 +216,8 @@ def build_module(args):
             architecture=args.architecture, preset=args.preset, net_kwargs=net_kwargs,
             task_preset=args.task_preset or args.preset, task_kwargs=task_kwargs, lr=args.lr,
             schedule=args.schedule, matcher_weight=args.matcher_weight, train_sources=train_sources,
-            tagger_state=tagger_state,
+            smoothing=args.smoothing, tagger_state=tagger_state,
+            max_time_s=args.max_time * 60 if args.max_time else None,
         )  # fmt: skip
     except (TypeError, KeyError) as exc:
         raise TrainingError(f"cannot build the network: {exc}; check --net/--task/--preset") from None
@@ -286,8 +290,11 @@ def run(args) -> int:
     module.net.cpu().eval()
     path = tr.export_bundle(
         path, pose=module.net, segmenter=segmenter, name=args.name or Path(path).stem, metrics=metrics,
-        training_data=described, description=f"{args.architecture} pose network, preset {args.preset}, "
-        f"{pl_trainer.global_step} steps of batch {args.batch_size}",
+        training_data=described, inference={"smoothing": args.smoothing},
+        description=f"{args.architecture} pose network, preset {args.preset}, {pl_trainer.global_step} steps of "
+        f"batch {args.batch_size} x {pl_trainer.world_size} devices",
+        training={"steps": int(pl_trainer.global_step), "batch_size": args.batch_size, "devices": pl_trainer.world_size,
+                  "lr": args.lr, "schedule": args.schedule, "seed": args.seed},
     )  # fmt: skip
     print(f"exported {path}", file=sys.stderr)
     print(path)

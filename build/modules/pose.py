@@ -17,6 +17,7 @@ Devices, precision and DDP are Trainer flags (build/trainer.py); nothing here de
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import lightning as L
@@ -54,7 +55,8 @@ class PoseModule(L.LightningModule):
     net_kwargs go to the pose builder (after the preset's); task_kwargs build the matching target
     (`task_source` builder; ignored for concatenation, whose task source is inside the network);
     train_sources trains the tagger trunk too (for random-init runs; the paper keeps its trained tagger
-    frozen); tagger_state: a trained tagger's state dict loaded into the trunk.
+    frozen); tagger_state: a trained tagger's state dict loaded into the trunk; max_time_s: the run's time
+    limit (Trainer max_time), over which the cosine schedule anneals when time runs out before the steps.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class PoseModule(L.LightningModule):
         matcher_weight: float = 1.0,
         train_sources: bool = False,
         smoothing: float = DEFAULT_SMOOTHING,
+        max_time_s: float | None = None,
         tagger_state: dict[str, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
@@ -102,6 +105,7 @@ class PoseModule(L.LightningModule):
         self._val: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.limb_lengths: dict[str, float] | None = None
         self.last_metrics: pose_metrics.PoseMetrics | None = None
+        self._t_start: float | None = None
 
     # -- training -----------------------------------------------------------------------------------
     def train(self, mode: bool = True):
@@ -138,13 +142,37 @@ class PoseModule(L.LightningModule):
         return losses["loss"]
 
     def configure_optimizers(self):
-        params = self.net.trainable_parameters()
+        if self.hparams.train_sources:  # the tagger trunk learns too (random-init runs)
+            params = [p for p in self.net.parameters() if p.requires_grad]
+        else:
+            params = self.net.trainable_parameters()
         opt = torch.optim.Adam(params, lr=self.hparams.lr)
         if self.hparams.schedule == "constant":
             return opt
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self._cosine(step, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def _cosine(self, step: int, total: int) -> float:
+        """Cosine annealing factor over the run: by steps, or by time when the run has a time limit and time
+        is further along (a time-limited run still ends at a learning rate near 0)."""
+        progress = min(step, total) / total
+        if self.hparams.max_time_s:
+            progress = max(progress, min(1.0, self._training_seconds() / self.hparams.max_time_s))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    def _training_seconds(self) -> float:
+        """Seconds trained so far: Lightning's Timer (which counts resumed runs' time too), else since start."""
+        from lightning.pytorch.callbacks import Timer
+
+        trainer = self._trainer
+        for cb in trainer.callbacks if trainer is not None else ():
+            if isinstance(cb, Timer):
+                return float(cb.time_elapsed("train"))
+        return 0.0 if self._t_start is None else time.perf_counter() - self._t_start
+
+    def on_train_start(self) -> None:
+        self._t_start = time.perf_counter()
 
     # -- validation ---------------------------------------------------------------------------------
     def predict_keypoints(self, images: torch.Tensor) -> torch.Tensor:
@@ -174,8 +202,8 @@ class PoseModule(L.LightningModule):
         gt_np, pred_np, area_np = (t.detach().cpu().double().numpy() for t in (gt, pred, area))
         metrics = pose_metrics.evaluate_arrays(gt_np, pred_np, area_np)
         self.last_metrics = metrics
-        for k, v in metrics.overall.items():
-            self.log(f"val/{k}", float(v) if np.isfinite(v) else 0.0, rank_zero_only=True)
+        for k, v in metrics.overall.items():  # the same on every rank (gathered): every rank's checkpointing sees it
+            self.log(f"val/{k}", float(v) if np.isfinite(v) else 0.0)
         self._val = []
 
 
