@@ -50,17 +50,35 @@ def describe_chain() -> list[Availability]:
 
 
 def select_estimator(name: str | None = None, device: str = "cpu") -> Estimator:
-    """The named estimator, or the first available one; ModelError with the reason when none can run."""
+    """The named estimator, or the first available one; ModelError with the reason when none can run.
+
+    name: an estimator of the chain ("feature-matching" = the newest installed model of that architecture,
+    "keypoint-rcnn", ...) or the name of an installed model (`posefinder models list` shows both).
+    """
     _ensure_registered()
     if name is not None:
         for e in ESTIMATORS:
             if e.name == name:
                 avail = e.check()
                 if not avail.available:
-                    raise ModelError(f"{name} is not available: {avail.reason}. {avail.how_to_fix}".strip())
+                    fix = f"; {avail.how_to_fix}" if avail.how_to_fix else ""
+                    raise ModelError(f"{name} is not available: {avail.reason}{fix}")
                 return e.load(device=device)
-        raise ModelError(f"unknown model {name!r}; `posefinder models list` shows the available ones")
+        return _load_installed(name, device)
     for e in ESTIMATORS:
         if e.check().available:
             return e.load(device=device)
     raise ModelError(NO_MODEL_MESSAGE)
+
+
+def _load_installed(name: str, device: str) -> Estimator:
+    from posefinder.models.weights import ModelStore
+
+    store = ModelStore()
+    if not any(m.name == name for m in store.list()):
+        known = ", ".join([e.name for e in ESTIMATORS] + [m.name for m in store.list() if m.card])
+        raise ModelError(f"unknown model {name!r}; use one of: {known} (`posefinder models list` says which can run)")
+    model = store.get(name)  # ModelError when its files are broken
+    from posefinder.models.estimators.paper import PaperModelEstimator
+
+    return PaperModelEstimator.from_file(model.weights_path, device=device)

@@ -28,6 +28,12 @@ BUILDERS: dict[str, str] = {
     "pose_matching": "pose:pose_matching",
 }
 
+#: torchvision's COCO Keypoint R-CNN weights (KeypointRCNN_ResNet50_FPN_Weights.COCO_V1): the task source's
+#: pretrained weights and the chain's "keypoint-rcnn" estimator. torchvision keeps them in torch hub's cache
+#: under this file name; the 8 hex digits before ".pth" start the file's sha256.
+KEYPOINT_RCNN_COCO_URL = "https://download.pytorch.org/models/keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
+KEYPOINT_RCNN_COCO_FILE = KEYPOINT_RCNN_COCO_URL.rsplit("/", 1)[-1]
+
 #: pose architecture (the chain's estimator name) -> its builder
 ARCHITECTURES: dict[str, str] = {
     "feature-matching": "pose_matching",

@@ -5,10 +5,12 @@ least 10%) and return (N, 25, H, H) heatmap logits (sigmoid for probabilities) i
 17 COCO keypoints, then 8 limb midpoints.
 
 - Feature concatenation: a frozen domain source (the tagger's trunk, conv1..layer3) and a frozen task
-  source (Keypoint R-CNN keypoint features of the crop) each go through a shallow converter that cuts
-  their channels; both are resampled bilinearly to the common heatmap resolution and concatenated (with
-  the image itself, as in the authors' code); the head (a converter and two ResNet blocks) gives the
-  25 heatmaps.
+  source (Keypoint R-CNN run on the crop) each go through a shallow converter that cuts their channels;
+  both are resampled bilinearly to the common heatmap resolution and concatenated (with the image itself,
+  as in the authors' code); the head (a converter and two ResNet blocks) gives the 25 heatmaps. The task
+  features are the R-CNN's 17 keypoint heatmap logits (17 x 56 x 56), as in the authors' code (passup.py:
+  a 1x1 converter from 17 channels); task_feature="keypoint_features" uses the 512 x 14 x 14 head
+  features instead (the matcher's target).
 - Feature matching: the same, except that a matcher predicts the task source's features from the
   converted domain features, so Keypoint R-CNN is needed at training time only (MSE between
   `forward_train(x)["matched"]` and the task source's `keypoint_features`; the loss lives in build/).
@@ -16,6 +18,21 @@ least 10%) and return (N, 25, H, H) heatmap logits (sigmoid for probabilities) i
 Sizes default to the authors' public code (ShuhongChen/bizarre-pose-estimator): 256 px crops, tagger
 features at 256 px, heatmaps at 128 px, matcher at the R-CNN's 14 x 14 x 512 keypoint features.
 Every width is a keyword argument so that tests and CPU training can build small versions.
+
+Where this differs from the authors' code, on purpose: the task source is torchvision's R50-FPN Keypoint
+R-CNN, not detectron2's R101-FPN (DESIGN.md); the image that skips to the head is ImageNet-normalised
+(theirs is raw RGB in [0, 1]; the head's first convolution has no normalisation before it); shrinking
+resamples are antialiased.
+
+Parameter counts at the paper's sizes (Table 1 counts the frozen sources too, in inference mode):
+- feature matching: 9.95M = tagger trunk conv1..layer3 8.54M (frozen) + 1.40M trained (domain converter
+  0.41M, matcher 0.59M, task converter 0.02M, head 0.38M). Paper: 9.9M; the same network.
+- feature concatenation: 53.98M = tagger trunk 8.54M + task source 44.64M (R50-FPN backbone 26.80M,
+  keypoint head 17.70M, predictor 0.14M) + 0.80M trained. Paper: 86.8M, which is the trunk + their whole
+  detectron2 R101-FPN Keypoint R-CNN (77.5M, Table 1's "Task-Pretrained (R-CNN)", counting the RPN and the
+  box head that a crop with a given box never runs) + the trained parts. Counted that way here: 8.54 +
+  59.14 (torchvision's whole R50-FPN detector) + 0.80 = 68.5M; with an R101 trunk (keypoint_rcnn(depth=101),
+  78.1M in torchvision's layout) 87.4M, the paper's figure within 0.6M.
 """
 
 from __future__ import annotations
@@ -186,7 +203,7 @@ class FeatureConcatenationPose(_PoseNet):
         *,
         tagger: TaggerTrunk,
         task: KeypointRCNNFeatures,
-        task_feature: str = "keypoint_features",
+        task_feature: str = "keypoint_logits",
         input_size: int = PAPER_INPUT_SIZE,
         heatmap_size: int = PAPER_HEATMAP_SIZE,
         converter_channels: int = 64,
@@ -330,7 +347,7 @@ def pose_concat(
     task_fpn_channels: int = 256,
     task_head_channels: int = 512,
     task_head_layers: int = 8,
-    task_feature: str = "keypoint_features",
+    task_feature: str = "keypoint_logits",
     converter_channels: int = 64,
     domain_channels: int = 128,
     task_channels: int = 32,

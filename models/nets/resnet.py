@@ -150,7 +150,7 @@ def imagenet_state_dict(depth: int, progress: bool = True) -> dict[str, torch.Te
     import torchvision.models as tvm
 
     enum = getattr(tvm, TORCHVISION_WEIGHTS[depth])
-    return enum.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True)
+    return enum.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True, weights_only=True)
 
 
 class Normalize(nn.Module):
