@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=float, default=1_000_000, help="library entries (default 1,000,000)")
     parser.add_argument("--queries", type=int, default=200, help="query poses (default 200)")
-    parser.add_argument("--nprobe", default="", help=f"comma-separated cells per side to try (default's {DEFAULT_NPROBE} always)")
+    parser.add_argument("--nprobe", default="",
+                        help=f"comma-separated cells per side to try (the default {DEFAULT_NPROBE} always is)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a small fast run (30,000 entries, 30 queries)")
     args = parser.parse_args(argv)
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
         orphan_rows = int(sum(index.starts[g + 1] - index.starts[g] for g in ann.orphan_patterns))
         print(f"approximate index built in {t_ann:.1f} s: {len(ann.indexes)} common patterns, {cells} cells, "
               f"{sum(ivf.ntotal for ivf in ann.indexes):,} rows as codes of up to "
-              f"{max((ivf.code_size for ivf in ann.indexes), default=0)} bytes; {orphan_rows:,} rows of {len(ann.orphan_patterns)} rare patterns scanned exactly; "
+              f"{max((ivf.code_size for ivf in ann.indexes), default=0)} bytes; {orphan_rows:,} rows of "
+              f"{len(ann.orphan_patterns)} rare patterns searched exactly; "
               f"{ann.candidates} candidates per pattern and side", flush=True)  # fmt: skip
         rng = np.random.default_rng(args.seed + 7)
         extra = pose_corpus.augment(query_kp, max(0, args.queries - len(query_kp)), rng, absent=False)
@@ -90,7 +92,8 @@ def main(argv=None) -> int:
                 "scanned": float(np.mean(scanned)) / len(index),
             })  # fmt: skip
         del index
-    print(f"\n{'nprobe':>6}  {'recall@10':>9}  {'worst':>5}  {'rows in':>9}  {'exact ms':>8}  {'ann ms':>7}  {'speedup':>7}")
+    print(f"\n{'nprobe':>6}  {'recall@10':>9}  {'worst':>5}  {'rows in':>9}  {'exact ms':>8}  {'ann ms':>7}  "
+          f"{'speedup':>7}")  # fmt: skip
     for r in rows:
         print(f"{r['nprobe']:>6}  {r['recall']:9.4f}  {r['min']:5.1f}  {r['scanned']:9.1%}  {r['exact'] * 1e3:8.1f}  "
               f"{r['ann'] * 1e3:7.1f}  {r['exact'] / r['ann']:7.2f}")  # fmt: skip

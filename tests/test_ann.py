@@ -69,7 +69,8 @@ def test_forced_ann_on_a_small_library_gives_the_exact_answer(lib):
 
 def test_the_index_looks_at_few_rows_and_returns_exact_distances():
     poses = random_poses(3000, seed=4, jitter=0.3)
-    index = build_index(np.arange(3000), np.arange(3000), -np.ones(3000, np.int64), np.stack([p.keypoints for p in poses]))
+    kp = np.stack([p.keypoints for p in poses])
+    index = build_index(np.arange(3000), np.arange(3000), -np.ones(3000, np.int64), kp)
     idx = AnnIndex.build(index, nprobe=4, candidates=40)
     assert idx.indexes[0].nlist >= 50
     rng = np.random.default_rng(1)

@@ -142,7 +142,8 @@ def test_the_pass_value_is_a_lower_bound_of_the_exact_distance():
     index = _index_of(poses)
     rng = np.random.default_rng(6)
     for joints, mirror, weight in [(None, False, 0.0), (rng.random(25) < 0.6, True, 0.0), (None, True, 1.5)]:
-        plans = plan_query(index, Query(random_pose(rng, drop=0.1), joints=joints, mirror=mirror, orientation_weight=weight))
+        query = Query(random_pose(rng, drop=0.1), joints=joints, mirror=mirror, orientation_weight=weight)
+        plans = plan_query(index, query)
         lower = search._block_lower(index, plans, slice(0, len(index)), None)
         exact, _ = search.exact_distances_sq(index, plans, np.arange(len(index)))
         assert np.array_equal(np.isfinite(lower), np.isfinite(exact))
@@ -172,7 +173,8 @@ def test_the_projection_value_is_a_lower_bound_and_prunes_most_rows(monkeypatch)
         assert fin.sum() > 3000 and np.all(lower[fin] <= exact[fin])
         seen = []
         real = search._block_lower
-        monkeypatch.setattr(search, "_block_lower", lambda i, p, sel, rows: seen.append(len(rows)) or real(i, p, sel, rows))
+        counting = lambda i, p, sel, rows: seen.append(len(rows)) or real(i, p, sel, rows)  # noqa: E731
+        monkeypatch.setattr(search, "_block_lower", counting)
         got = exact_knn(index, query, 10)
         monkeypatch.setattr(search, "_block_lower", real)
         want = exact_knn(_without_projection(index), query, 10)

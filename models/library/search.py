@@ -10,7 +10,7 @@ B_e = D_e . Q is ONE matrix-vector product over the N x 300 float32 matrix. A(S)
 on the entry's presence pattern: they are computed once per query for all patterns at once (rows are sorted
 by pattern). When P_e is inside J (always for a query with all its joints on) S = P_e, s_e = 1 (entries are
 stored normalised on their own joints) and C_e = |D_e|^2 is precomputed: the pass reads the matrix and two
-N-vectors. Otherwise s_e(S) and C_e(S) come from the N x 25 x 2 normalised coordinates, C by
+N-vectors. Otherwise s_e(S) and C_e(S) come from the normalised coordinates (25 x 2 x N), C by
 sum_{i<j in S} |x_i - x_j|^2 = |S| sum_{i in S} |x_i|^2 - |sum_{i in S} x_i|^2 (absent joints are 0 there).
 
 The pass runs in blocks of BLOCK_ROWS rows (a matrix-vector product per block and query side, then the
@@ -19,10 +19,10 @@ length N is sorted.
 
 Pruning (exact_knn): for rows compared on their own normalisation (S = P_e, every row for a query with all
 its joints on) d^2 = w_S |v - D_e|^2 with v the query rescaled on P_e, and for any orthonormal basis U,
-|v - D_e|^2 >= |U^T (v - mean) - U^T (D_e - mean)|^2. The cache keeps the 16 principal components of the
-descriptors' projections (64 bytes a row, 5% of the matrix): one pass over them bounds every such row from
-below, the PILOT_ROWS best by that bound get the exact treatment, and only rows whose bound does not exceed
-the pilot's k-th exact distance are read from the matrix at all. On real poses that is well under 1% of
+|v - D_e|^2 >= |U^T (v - mean) - U^T (D_e - mean)|^2. The cache keeps the descriptors' projections on
+their 16 principal components (64 bytes a row, 5% of the matrix): one pass over them bounds every such row
+from below, the PILOT_ROWS best by that bound get the exact treatment, and only rows whose bound does not
+exceed the pilot's k-th exact distance are read from the matrix at all. On real poses that is well under 1% of
 the rows. Rows compared on rescaled shared joints (partial queries) have no such bound and are scanned.
 
 Exactness: the float32 product and the float32 coordinates make the pass approximate; it computes a LOWER
@@ -163,7 +163,6 @@ class SidePlan:
     up: np.ndarray | None  # (2,) torso up vector, None when the orientation term is off or undefined
     orientation_weight: float
     mode: np.ndarray  # (P,) int8
-    covers: np.ndarray  # (P,) bool: the pattern has every joint of J (no mask needed for S)
     n_shared: np.ndarray  # (P,) int64
     sq: np.ndarray  # (P,) float64 query scale over S (1 where not comparable)
     w: np.ndarray  # (P,) float64 pair-count weight
@@ -216,7 +215,6 @@ def plan_query(index: DescriptorIndex, query: Query) -> list[SidePlan]:
                 up=up,
                 orientation_weight=float(query.orientation_weight),
                 mode=mode,
-                covers=~np.any(joints & ~pats, axis=1),
                 n_shared=n_s,
                 sq=sq,
                 w=w,
@@ -449,7 +447,9 @@ def exact_knn(index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray
     return knn_among(index, plan_query(index, query), [slice(0, len(index))], k, row_mask)
 
 
-def knn_among(index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_mask: np.ndarray | None = None) -> KnnResult:
+def knn_among(
+    index: DescriptorIndex, plans: list[SidePlan], parts, k: int, row_mask: np.ndarray | None = None
+) -> KnnResult:
     """The exact k nearest among the rows of `parts` (row slices, or sorted row arrays): rows that the
     projection bound covers are pruned with it (module docstring), the others scanned."""
     if index.proj is None or k <= 0:
