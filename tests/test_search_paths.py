@@ -160,26 +160,34 @@ def _without_projection(index):
 def test_the_projection_value_is_a_lower_bound_and_prunes_most_rows(monkeypatch):
     """The principal-component bound never exceeds the exact distance, and the search evaluates only the
     rows it cannot rule out with it (a small part of a library of similar poses), with the same result as
-    the full scan."""
-    poses = _many_pattern_poses(300, seed=13) + random_poses(4000, seed=14, jitter=0.2)
+    the full scan, for full, mirror, orientation and partial queries."""
+    upper = np.zeros(25, bool)
+    upper[skeleton.resolve_names("upper_body")] = True
+    portraits = [p.with_only(upper) for p in random_poses(300, seed=16, jitter=0.2)]  # compared as stored
+    poses = _many_pattern_poses(300, seed=13) + random_poses(4000, seed=14, jitter=0.2) + portraits
     index = _index_of(poses)
     rng = np.random.default_rng(8)
-    for mirror in (False, True):
-        query = Query(random_pose(rng, jitter=0.2), mirror=mirror)
+    for mirror, joints, weight in [(False, None, 0.0), (True, None, 0.0), (True, None, 2.0), (False, upper, 0.0)]:
+        query = Query(random_pose(rng, jitter=0.2), joints=joints, mirror=mirror, orientation_weight=weight)
         plans = plan_query(index, query)
         lower = search._projection_lower(index, plans, slice(0, len(index)))
         exact, _ = search.exact_distances_sq(index, plans, np.arange(len(index)))
         fin = np.isfinite(lower)
-        assert fin.sum() > 3000 and np.all(lower[fin] <= exact[fin])
+        assert fin.sum() > (3000 if joints is None else 250) and np.all(lower[fin] <= exact[fin])
         seen = []
         real = search._block_lower
-        counting = lambda i, p, sel, rows: seen.append(len(rows)) or real(i, p, sel, rows)  # noqa: E731
+        def counting(i, p, sel, rows):
+            seen.append(sel.stop - sel.start if rows is None else len(rows))
+            return real(i, p, sel, rows)
+
         monkeypatch.setattr(search, "_block_lower", counting)
         got = exact_knn(index, query, 10)
         monkeypatch.setattr(search, "_block_lower", real)
         want = exact_knn(_without_projection(index), query, 10)
         assert got.rows.tolist() == want.rows.tolist() and np.array_equal(got.distances, want.distances)
-        assert sum(seen) < len(index) // 4
+        assert got.mirrored.tolist() == want.mirrored.tolist()
+        if joints is None:  # (a partial query scans the rows it rescales)
+            assert sum(seen) < len(index) // 4
 
 
 def test_without_a_projection_the_search_scans_everything_and_agrees():

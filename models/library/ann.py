@@ -49,6 +49,7 @@ MIN_INDEXED_ROWS = 1024
 #: Product quantiser: 2 dimensions per 4-bit code, so 4 per byte (the pattern's pairs are zero-padded).
 PQ_DIMS_PER_BYTE = 4
 KMEANS_ITERATIONS = 16
+PQ_ITERATIONS = 10
 TRAIN_ROWS_PER_CELL = 64
 MIN_TRAIN_ROWS = 10_000
 _ADD_CHUNK = 65536
@@ -222,6 +223,7 @@ def _pattern_index(faiss, index: DescriptorIndex, g: int, rng: np.random.Generat
     ivf.cp.niter = KMEANS_ITERATIONS
     ivf.cp.max_points_per_centroid = TRAIN_ROWS_PER_CELL
     ivf.cp.min_points_per_centroid = 1  # small patterns: few rows per cell, and no warning about it
+    ivf.pq.cp.niter = PQ_ITERATIONS
     n_train = min(b - a, max(TRAIN_ROWS_PER_CELL * nlist, MIN_TRAIN_ROWS))
     sample = np.sort(rng.choice(b - a, size=n_train, replace=False)) + a
     ivf.train(_columns_of(index.descriptors[sample], cols, dim))

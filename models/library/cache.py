@@ -26,6 +26,8 @@ INDEX_FILE = "descriptors.index.npz"
 CACHE_FORMAT = 3
 #: Dimensions of the principal-component projection kept for pruning (search.py): 64 bytes a row.
 PROJECTION_DIMS = 16
+#: Libraries with fewer entries get no projection.
+MIN_PROJECTION_ROWS = 1024
 _PCA_SAMPLE = 20_000
 _CHUNK = 16384
 K = skeleton.NUM_KEYPOINTS
@@ -112,7 +114,10 @@ def build_index(
         norms2[a : a + _CHUNK] = np.einsum("ij,ij->i", d64, d64)
         coords[:, :, a : a + _CHUNK] = c.transpose(1, 2, 0)
         up[a : a + _CHUNK] = _torso_up_many(xy, present)
-    basis, mean, proj, proj_norms2 = principal_projection(desc)
+    # small libraries scan everything faster than they would prune (search.py runs without a projection)
+    basis = mean = proj = proj_norms2 = None
+    if n >= MIN_PROJECTION_ROWS:
+        basis, mean, proj, proj_norms2 = principal_projection(desc)
     return DescriptorIndex(
         descriptors=desc,
         basis=basis,
@@ -144,8 +149,9 @@ def principal_projection(desc: np.ndarray, dims: int = PROJECTION_DIMS, seed: in
         rng = np.random.default_rng(seed)
         sample = np.asarray(desc[np.sort(rng.choice(n, size=min(n, _PCA_SAMPLE), replace=False))], dtype=np.float64)
         mean64 = sample.mean(axis=0)
-        vt = np.linalg.svd(sample - mean64, full_matrices=False)[2][:dims]
-        basis64[:, : len(vt)] = vt.T
+        centred = sample - mean64
+        top = np.linalg.eigh(centred.T @ centred)[1][:, ::-1][:, :dims]  # the covariance's leading eigenvectors
+        basis64[:, : top.shape[1]] = top
     basis = basis64.astype(np.float32)
     mean = mean64.astype(np.float32)
     basis64, mean64 = basis.astype(np.float64), mean.astype(np.float64)
@@ -183,10 +189,9 @@ def save_index(index: DescriptorIndex, folder: Path) -> None:
                 generation=np.int64(index.generation),
                 descriptors_identity=ident,
                 coords=index.coords,
-                basis=index.basis,
-                mean=index.mean,
-                proj=index.proj,
-                proj_norms2=index.proj_norms2,
+                **({} if index.proj is None else {
+                    "basis": index.basis, "mean": index.mean, "proj": index.proj, "proj_norms2": index.proj_norms2,
+                }),  # fmt: skip
                 norms2=index.norms2,
                 up=index.up,
                 patterns=index.patterns,
@@ -218,9 +223,10 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
             ident = z["descriptors_identity"]
             arrays = {
                 name: z[name]
-                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids",
-                             "basis", "mean", "proj", "proj_norms2")  # fmt: skip
+                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids")
             }
+            if "proj" in z.files:
+                arrays.update({name: z[name] for name in ("basis", "mean", "proj", "proj_norms2")})
         if not np.array_equal(_identity(desc_path), ident):
             return None
         desc = np.load(desc_path, mmap_mode="r", allow_pickle=False)
@@ -235,7 +241,7 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
         or arrays["coords"].shape != (K, 2, n)
         or arrays["patterns"].shape[1:] != (K,)
         or int(arrays["starts"][-1]) != n
-        or arrays["proj"].shape != (arrays["basis"].shape[1], n)
+        or ("proj" in arrays and arrays["proj"].shape != (arrays["basis"].shape[1], n))
     ):
         return None
     # a plain ndarray view of the mapping (np.memmap's slicing overhead is paid on every block of a search)
