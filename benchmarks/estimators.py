@@ -105,10 +105,8 @@ def network_options(module, size: int, allow_compile: bool):
             print(f"    (ONNX export {time.perf_counter() - t:.0f} s)", flush=True)
             network = onnx_runtime.OrtNetwork(path)
             network1 = onnx_runtime.OrtNetwork(path, threads=1)
-            network2 = onnx_runtime.OrtNetwork(path, threads=torch.get_num_threads())
-        out[f"onnxruntime {network.threads} thr (auto)"] = lambda: network(x)
+        out[f"onnxruntime {network.threads} threads"] = lambda: network(x)
         out["onnxruntime 1 thread"] = lambda: network1(x)
-        out[f"onnxruntime {network2.threads} threads"] = lambda: network2(x)
     if allow_compile:
         t = time.perf_counter()
         compiled = torch.compile(copy.deepcopy(module))
@@ -208,7 +206,7 @@ def run_estimators(args) -> None:
                 est = PaperModelEstimator.from_file(path, runtime="onnx")
                 print(f"  ({arch}, segmenter {s}: ONNX export and check {time.perf_counter() - t:.0f} s)", flush=True)
                 threads = getattr(est.pipeline.pose_net, "threads", "?")
-                runs[f"{arch} paper size, random, segmenter {s} px, onnxruntime ({threads} thr, auto)"] = est
+                runs[f"{arch} paper size, random, segmenter {s} px, onnxruntime {threads} thr"] = est
     for name, est in runs.items():
         count = len(est.estimate(image))
         if count != 1 and "random" in name:

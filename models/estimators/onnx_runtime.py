@@ -95,28 +95,15 @@ def export(module, input_size: int, path: Path) -> Path:
     return path
 
 
-def default_threads() -> int:
-    """Threads for a session: every core the process may use, but one when the CPU is already saturated
-    (load average >= cores): there, more threads only wait for each other (benchmarks/estimators.py on a
-    shared 2-core machine: 1 thread ran auto-pose 1.7x faster than 2 at load 3-9)."""
-    import torch
-
-    cores = max(1, torch.get_num_threads())
-    try:
-        busy = os.getloadavg()[0] >= (os.cpu_count() or cores)
-    except (AttributeError, OSError):  # no load average (Windows)
-        busy = False
-    return 1 if busy else cores
-
-
 class OrtNetwork:
     """An exported network run by ONNX Runtime; called like the PyTorch module (CPU tensors in and out)."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
+        import torch
 
         options = ort.SessionOptions()
-        self.threads = threads or default_threads()
+        self.threads = threads or torch.get_num_threads()  # as many as PyTorch uses: every core by default
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # no busy-waiting between operators: on a shared or busy CPU (a GUI beside it) it only costs
