@@ -66,13 +66,18 @@ def run(args) -> int:
         items = [json.dumps(_as_json(i, r)) for i, r in enumerate(results, 1)]
         print("[\n" + ",\n".join(items) + "\n]" if items else "[]")
         return 0
-    if not results:
-        print("no pose in the library shares enough joints with the query")
-        return 0
-    print(f"{'rank':>4}  {'distance':>9}  {'mirror':6}  image")
-    for i, r in enumerate(results, 1):
-        print(f"{i:>4}  {r.distance:9.4f}  {'yes' if r.mirrored else '':6}  {r.image}")
+    print(format_table(results))
     return 0
+
+
+def format_table(results) -> str:
+    """Search results as the terminal table: rank, distance, mirrored, image."""
+    if not results:
+        return "no pose in the library shares enough joints with the query"
+    lines = [f"{'rank':>4}  {'distance':>9}  {'mirror':6}  image"]
+    for i, r in enumerate(results, 1):
+        lines.append(f"{i:>4}  {r.distance:9.4f}  {'yes' if r.mirrored else '':6}  {r.image}")
+    return "\n".join(lines)
 
 
 def _as_json(rank: int, r) -> dict:
