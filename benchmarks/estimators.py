@@ -105,7 +105,7 @@ def network_options(module, size: int, allow_compile: bool):
             print(f"    (ONNX export {time.perf_counter() - t:.0f} s)", flush=True)
             network = onnx_runtime.OrtNetwork(path)
             network1 = onnx_runtime.OrtNetwork(path, threads=1)
-        out["onnxruntime"] = lambda: network(x)
+        out[f"onnxruntime {network.threads} threads"] = lambda: network(x)
         out["onnxruntime 1 thread"] = lambda: network1(x)
     if allow_compile:
         t = time.perf_counter()
@@ -137,14 +137,14 @@ def run_networks(args) -> None:
             try:
                 ref = f()
             except Exception as exc:  # e.g. bf16 kernels missing for an op
-                print(f"    {name:<22} fails: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
+                print(f"    {name:<26} fails: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
                 continue
             fns[name] = (f, ref)
         base = fns["eager no_grad"][1].float()
         times = interleaved({k: v[0] for k, v in fns.items()}, args.rounds)
         for name, ms in times.items():
             diff = float((fns[name][1].float() - base).abs().max())
-            print(f"    {name:<22} {ms:9.1f} ms  x{times['eager no_grad'] / ms:5.2f}  max |diff| {diff:.1e}")
+            print(f"    {name:<26} {ms:9.1f} ms  x{times['eager no_grad'] / ms:5.2f}  max |diff| {diff:.1e}")
 
 
 def sample_image() -> tuple[np.ndarray, str]:
@@ -205,7 +205,8 @@ def run_estimators(args) -> None:
                 t = time.perf_counter()
                 est = PaperModelEstimator.from_file(path, runtime="onnx")
                 print(f"  ({arch}, segmenter {s}: ONNX export and check {time.perf_counter() - t:.0f} s)", flush=True)
-                runs[f"{arch} paper size, random, segmenter {s} px, onnxruntime"] = est
+                threads = getattr(est.pipeline.pose_net, "threads", "?")
+                runs[f"{arch} paper size, random, segmenter {s} px, onnxruntime {threads} thr"] = est
     for name, est in runs.items():
         count = len(est.estimate(image))
         if count != 1 and "random" in name:

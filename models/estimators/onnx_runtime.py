@@ -103,7 +103,8 @@ class OrtNetwork:
         import torch
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        self.threads = threads or torch.get_num_threads()  # as many as PyTorch uses: every core by default
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # no busy-waiting between operators: on a shared or busy CPU (a GUI beside it) it only costs
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
