@@ -15,6 +15,7 @@ from posefinder.models.errors import PoseFinderError
 
 #: subcommand -> module under posefinder.app.commands (see its __init__ for the contract).
 COMMANDS: dict[str, str] = {
+    "gui": "gui",
     "demo": "demo",
     "import": "import_poses",
     "index": "index",

@@ -64,7 +64,7 @@ def demo_paths() -> tuple[Path, Path, Path]:
 
 def is_built(n: int = DEFAULT_COUNT) -> bool:
     """Whether a finished demo library with at least n figures from this generator is there."""
-    root, _, library = demo_paths()
+    root, images, library = demo_paths()
     stamp = _read_stamp(root)
     return (
         stamp is not None
@@ -72,6 +72,7 @@ def is_built(n: int = DEFAULT_COUNT) -> bool:
         and bool(stamp.get("complete"))
         and int(stamp.get("count", 0)) >= n
         and (library / "library.sqlite").is_file()
+        and all((images / image_name(i)).is_file() for i in (0, int(stamp["count"]) - 1))
     )
 
 
@@ -101,8 +102,11 @@ def ensure_demo_library(n: int = DEFAULT_COUNT, progress: Callable[[int, int], N
     images.mkdir(exist_ok=True)
     for leftover in images.glob(".tmp-*"):  # a file being written when a build was interrupted
         leftover.unlink(missing_ok=True)
-    done_before = int(stamp.get("count", 0)) if stamp and stamp.get("complete") else int((stamp or {}).get("imported", 0))
-    target = max(n, int((stamp or {}).get("count", 0)))
+    stamp = stamp or {}
+    done_before = int(stamp.get("count", 0)) if stamp.get("complete") else int(stamp.get("imported", 0))
+    # figures whose image went missing are drawn again (from the first missing one; the rest is skipped)
+    done_before = next((i for i in range(done_before) if not (images / image_name(i)).is_file()), done_before)
+    target = max(n, int(stamp.get("count", 0)))
     _write_stamp(root, {**identity, "count": target, "imported": done_before, "complete": False})
     _build(images, library, done_before, target, progress, root, identity)
     _write_stamp(root, {**identity, "count": target, "imported": target, "complete": True})

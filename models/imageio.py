@@ -29,46 +29,67 @@ def is_image_path(path: str | Path) -> bool:
 def _open(source, name: str) -> Image.Image:
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own bomb check, aligned with ours
+    img = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(source)
             w, h = img.size
             if w * h > MAX_IMAGE_PIXELS:
-                raise ImageError(
-                    f"{name}: {w}x{h} is too large ({w * h / 1e6:.0f} megapixels; the limit is "
-                    f"{MAX_IMAGE_PIXELS / 1e6:.0f})"
-                )
+                raise _too_large(name, w, h)
             img.load()
-    except ImageError:
-        raise
-    except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{name}: is a folder, not an image") from None
-    except PermissionError:
-        raise ImageError(f"{name}: permission denied") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: refused as a decompression bomb (too many pixels)") from None
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file PoseFinder can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name}: broken or truncated image ({exc})") from None
+    except BaseException as exc:
+        if img is not None:
+            img.close()  # a file Pillow opened stays open otherwise
+        raise _as_image_error(exc, name) from None
     return img
 
 
+def _too_large(name: str, w: int, h: int) -> ImageError:
+    return ImageError(
+        f"{name}: {w}x{h} is too large ({w * h / 1e6:.0f} megapixels; the limit is {MAX_IMAGE_PIXELS / 1e6:.0f})"
+    )
+
+
+def _as_image_error(exc: BaseException, name: str) -> BaseException:
+    """The ImageError that says what went wrong reading an image; other exceptions (bugs) unchanged."""
+    if isinstance(exc, ImageError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        return ImageError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return ImageError(f"{name}: is a folder, not an image")
+    if isinstance(exc, PermissionError):
+        return ImageError(f"{name}: permission denied")
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return ImageError(f"{name}: refused as a decompression bomb (too many pixels)")
+    if isinstance(exc, Image.UnidentifiedImageError):
+        return ImageError(f"{name}: not an image file PoseFinder can read")
+    if isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):
+        return ImageError(f"{name}: broken or truncated image ({exc})")
+    return exc
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file, reading only its header."""
+    """(width, height) of an image file, reading only its header; ImageError past MAX_IMAGE_PIXELS."""
     name = str(path)
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as img:
-            return img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # only the header is read
+            with Image.open(path) as img:
+                size = img.size
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: refused as a decompression bomb (too many pixels)") from None
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file PoseFinder can read") from None
     except OSError as exc:
         raise ImageError(f"{name}: cannot read ({exc})") from None
+    if size[0] * size[1] > 2 * MAX_IMAGE_PIXELS:
+        raise _too_large(name, *size)
+    return size
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:

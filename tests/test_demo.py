@@ -46,6 +46,10 @@ def test_a_second_call_reuses_the_library_and_a_new_generator_rebuilds_it(monkey
     assert demo.ensure_demo_library(12, progress=lambda d, t: calls.append(d)) == library
     assert demo.ensure_demo_library(5) == library  # fewer figures than built: still the same library
     assert calls == [] and _files(images) == before and (library / "library.sqlite").stat().st_mtime_ns == db_before
+    (images / demo.image_name(11)).unlink()  # a user deleted images: drawn again, the library kept
+    assert not demo.is_built(12)
+    demo.ensure_demo_library(12)
+    assert (images / demo.image_name(11)).is_file() and demo.is_built(12)
 
     import posefinder.build.synthetic as synthetic
 
@@ -105,10 +109,49 @@ def test_demo_without_cli_opens_the_app_on_the_demo_library(monkeypatch):
     fake = types.ModuleType("posefinder.app.gui")
 
     def launch(library=None, screenshot=None, estimator=None):
-        opened["library"] = library
+        opened.update(library=library, screenshot=screenshot)
         return 0
 
     fake.launch = launch
     monkeypatch.setitem(sys.modules, "posefinder.app.gui", fake)
     assert main(["demo", "-n", "6"]) == 0
-    assert opened["library"] == demo.demo_paths()[2]
+    assert opened == {"library": demo.demo_paths()[2], "screenshot": None}
+    assert main(["demo", "-n", "6", "--screenshot", "shot.png"]) == 0
+    assert str(opened["screenshot"]) == "shot.png"
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, so that tqdm draws its bar."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+        return len(s)
+
+    def flush(self):
+        pass
+
+
+def test_long_runs_show_a_progress_bar_in_a_terminal(tmp_path, monkeypatch, capsys):
+    from library_helpers import write_pngs
+
+    from posefinder.models.errors import ModelError
+    from posefinder.models.estimators import chain
+
+    def no_model(name=None, device="cpu"):
+        raise ModelError(chain.NO_MODEL_MESSAGE)
+
+    monkeypatch.setattr(chain, "select_estimator", no_model)  # indexing records the images only
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["demo", "--cli", "-n", "6"]) == 0
+    assert "6/6" in "".join(term.text) and "img" in "".join(term.text)
+    term.text.clear()
+    write_pngs(tmp_path / "pics", 5)
+    assert main(["index", str(tmp_path / "pics"), "--library", str(tmp_path / "lib")]) == 0
+    assert "5/5" in "".join(term.text)

@@ -55,3 +55,21 @@ def test_pip_install_leaves_build_folder_alone(tmp_path, editable):
     assert out.returncode == 0, out.stderr
     where = Path(out.stdout.strip())
     assert (src in where.parents) == editable
+    # the console script is installed and runs
+    script = target / "bin" / "posefinder"
+    assert script.is_file()
+    ran = subprocess.run(
+        [sys.executable, str(script), "--version"], capture_output=True, text=True, cwd=tmp_path,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    from posefinder import __version__
+
+    assert ran.returncode == 0 and ran.stdout.strip() == f"posefinder {__version__}", ran.stderr
+
+
+def test_extras_and_scripts_are_declared():
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {"train", "test", "ann"} <= set(meta["optional-dependencies"])
+    assert meta["scripts"]["posefinder"] == "posefinder.app.cli:main"

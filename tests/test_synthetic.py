@@ -211,3 +211,87 @@ def test_a_generator_seed_is_advanced_and_margins_are_kept():
         x, y, w, h = f.pose.bbox_xywh
         assert x >= 1 and y >= 1 and x + w <= 127 and y + h <= 127
     assert len(ANGLE_NAMES) == len(set(ANGLE_NAMES))
+
+
+def _limb_direction_errors(sources, rendered) -> np.ndarray:
+    errs = []
+    for src, fig in zip(sources, rendered):
+        for s in SIDES:
+            for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle")):
+                ia, ib = I[f"{s}_{a}"], I[f"{s}_{b}"]
+                if src.present[ia] and src.present[ib]:
+                    d1, d2 = src.xy[ib] - src.xy[ia], fig.pose.xy[ib] - fig.pose.xy[ia]
+                    cos = d1 @ d2 / (np.linalg.norm(d1) * np.linalg.norm(d2) + 1e-9)
+                    errs.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    return np.array(errs)
+
+
+def test_inverse_kinematics_recovers_the_limb_angles():
+    from posefinder.build.synthetic.kinematics import limb_angles
+
+    rng = np.random.default_rng(1)
+    prop = Proportions()
+    for _ in range(100):
+        pose = sample_pose(rng)
+        sk = forward_kinematics(pose, prop)
+        again = pose.copy()
+        for s, side in (("left", 1.0), ("right", -1.0)):
+            for limb, frame, joints, hinge, fwd in (
+                ("arm", "chest", ("shoulder", "elbow", "wrist"), "elbow", True),
+                ("leg", "pelvis", ("hip", "knee", "ankle"), "knee", False),
+            ):
+                el, az, tw, bend = limb_angles(sk.frames[frame], *(sk.points[f"{s}_{j}"] for j in joints), side, fwd)
+                again[f"{s}_{limb}_elevation"], again[f"{s}_{limb}_azimuth"] = el, az
+                again[f"{s}_{limb}_twist"], again[f"{s}_{hinge}"] = tw, bend
+        sk2 = forward_kinematics(again, prop)
+        for name in ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "left_elbow", "right_knee"):
+            assert np.allclose(sk2.points[name], sk.points[name], atol=2e-3), name
+
+
+def test_a_pose_prior_lifts_2d_poses_into_figures_that_reproduce_them():
+    from posefinder.build.synthetic.prior import PosePrior, lift_pose
+    from posefinder.models.pose import Pose
+
+    # 2D "annotations": drawn figures' keypoints, without eyes and ears (as ADD's)
+    sources = []
+    for seed in range(40):
+        kp = render_figure(seed, kind=str(list(TEMPLATES)[seed % len(TEMPLATES)])).pose.keypoints.copy()
+        kp[[I["left_eye"], I["right_eye"], I["left_ear"], I["right_ear"]]] = 0
+        sources.append(Pose(kp))
+    prior = PosePrior(sources)
+    rendered = []
+    for i, src in enumerate(sources):
+        lifted = lift_pose(src, np.random.default_rng(i))
+        assert lifted.pose.limit_violations() == []
+        lifted.pose.extra["view"] = lifted.view
+        rendered.append(render_figure(i, pose=lifted.pose))
+    errs = _limb_direction_errors(sources, rendered)
+    assert np.median(errs) < 10 and np.mean(errs) < 25
+    # render_figure takes a 2D pose directly
+    direct = [render_figure(100 + i, pose=src) for i, src in enumerate(sources[:10])]
+    assert np.median(_limb_direction_errors(sources[:10], direct)) < 10
+    with pytest.raises(ValueError, match="shoulders and both hips"):
+        render_figure(0, pose=sources[0].with_only(np.arange(25) < 5))
+    rng = np.random.default_rng(0)
+    kinds = [sample_pose(rng, prior=prior).kind for _ in range(60)]
+    assert 15 < kinds.count("prior") < 45  # half of the time
+    fig = render_figure(3, kind="prior", prior=prior)
+    assert fig.pose.meta["kind"] == "prior"
+
+
+def test_the_add_pose_prior_reproduces_add_poses(add_train, add_val):
+    from posefinder.build.synthetic.prior import PosePrior, lift_pose
+
+    prior = PosePrior.from_file(add_train)
+    assert len(prior) == 1400
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert prior.sample(rng).limit_violations() == []
+    val = PosePrior.from_file(add_val).poses[:50]
+    rendered = []
+    for i, src in enumerate(val):
+        lifted = lift_pose(src, np.random.default_rng(i))
+        lifted.pose.extra["view"] = lifted.view
+        rendered.append(render_figure(i, pose=lifted.pose))
+    errs = _limb_direction_errors(val, rendered)
+    assert np.median(errs) < 5 and np.mean(errs) < 15

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 HELP = "build a demo library of synthetic figures (once, nothing downloaded) and open the app on it"
 
@@ -15,6 +16,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-n", type=int, default=DEFAULT_COUNT, metavar="N",
                         help=f"number of figures (default {DEFAULT_COUNT})")  # fmt: skip
     parser.add_argument("-k", type=int, default=8, metavar="K", help="results of the sample search (default 8)")
+    parser.add_argument("--screenshot", type=Path, metavar="FILE",
+                        help="render the app on the demo library into this PNG and exit")  # fmt: skip
 
 
 def run(args) -> int:
@@ -47,6 +50,8 @@ def run(args) -> int:
         print(f"posefinder: the app window is not available here ({exc}); showing a sample search instead",
               file=sys.stderr)  # fmt: skip
         return sample_search(library, k=args.k)
+    if args.screenshot is not None:
+        return launch(library=library, screenshot=args.screenshot)
     return launch(library=library)
 
 

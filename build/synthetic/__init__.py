@@ -3,11 +3,14 @@ and masks, on varied backgrounds. Used by tests, the demo library and training (
 
     fig = render_figure(seed, size=(256, 256))   # fig.image, fig.foreground, fig.mask, fig.pose
     for fig in figures(100, seed=0): ...
+    prior = PosePrior.from_file("../shared/data/add/train.json")    # optional: poses people draw
+    fig = render_figure(seed, prior=prior)        # half the poses lifted from the prior
 
-Modules: kinematics (joint angles, limits, proportions, forward kinematics), poses (templates, random poses,
-sample_pose), prior (poses lifted from ADD annotations), body (3D parts and keypoints), style (colours,
-clothes), camera (views, projection), shapes (2D shapes, OpenCV drawing), visibility (hidden keypoints),
-backgrounds, figure (render_figure, figures).
+Modules: kinematics (joint angles, limits, proportions, forward and inverse kinematics), poses (templates,
+random poses, sample_pose), prior (2D poses, e.g. ADD's, lifted to joint angles and views), body (3D parts
+and keypoints), style (colours, clothes, hair), camera (views, projection), shapes (2D shapes, OpenCV
+drawing), head (the ray-cast head and hair), visibility (hidden keypoints), backgrounds, figure
+(render_figure, figures).
 """
 
 import hashlib
@@ -17,6 +20,7 @@ from posefinder.build.synthetic.camera import View
 from posefinder.build.synthetic.figure import SyntheticFigure, figure_rng, figures, render_figure
 from posefinder.build.synthetic.kinematics import ANGLE_NAMES, LIMITS_DEG, BodyPose, Proportions
 from posefinder.build.synthetic.poses import TEMPLATES, sample_pose
+from posefinder.build.synthetic.prior import PosePrior
 
 
 
@@ -33,6 +37,7 @@ def generator_fingerprint() -> str:
 __all__ = [
     "ANGLE_NAMES",
     "LIMITS_DEG",
+    "PosePrior",
     "TEMPLATES",
     "BodyPose",
     "Proportions",

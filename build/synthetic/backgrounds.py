@@ -71,9 +71,11 @@ def shapes(rng, w: int, h: int) -> np.ndarray:
         kind = rng.random()
         if kind < 0.3:
             c = (int(rng.uniform(0, w) * 16), int(rng.uniform(0, h) * 16))
-            cv2.circle(img, c, int(rng.uniform(0.03, 0.3) * s * 16), color, -1 if rng.random() < 0.7 else int(rng.integers(1, 6)), cv2.LINE_AA, 4)
+            width = -1 if rng.random() < 0.7 else int(rng.integers(1, 6))
+            cv2.circle(img, c, int(rng.uniform(0.03, 0.3) * s * 16), color, width, cv2.LINE_AA, 4)
         elif kind < 0.6:
-            rect = ((rng.uniform(0, w), rng.uniform(0, h)), (rng.uniform(0.05, 0.6) * s, rng.uniform(0.05, 0.6) * s), rng.uniform(0, 90))
+            centre = (rng.uniform(0, w), rng.uniform(0, h))
+            rect = (centre, (rng.uniform(0.05, 0.6) * s, rng.uniform(0.05, 0.6) * s), rng.uniform(0, 90))
             box = np.round(cv2.boxPoints(rect) * 16).astype(np.int32)
             cv2.fillConvexPoly(img, box, color, cv2.LINE_AA, 4)
         elif kind < 0.85:
@@ -115,7 +117,8 @@ def floor(rng, w: int, h: int, floor_y: float | None = None, figure_x: tuple[flo
         shadow = img.copy()
         cx = int(round((x0 + x1) / 2 * 16))
         axes = (max(16, int((x1 - x0) * 0.6 * 16)), max(16, int((x1 - x0) * 0.08 * 16 + 32)))
-        cv2.ellipse(shadow, (cx, fy * 16), axes, 0, 0, 360, tuple(int(v) for v in shade(floor_color, 0.5)), -1, cv2.LINE_AA, 4)
+        dark = tuple(int(v) for v in shade(floor_color, 0.5))
+        cv2.ellipse(shadow, (cx, fy * 16), axes, 0, 0, 360, dark, -1, cv2.LINE_AA, 4)
         img = cv2.addWeighted(img, 0.6, shadow, 0.4, 0)
     return img
 
@@ -123,8 +126,13 @@ def floor(rng, w: int, h: int, floor_y: float | None = None, figure_x: tuple[flo
 _MAKERS = {"flat": flat, "gradient": gradient, "radial": radial, "noise": noise, "shapes": shapes, "stripes": stripes}
 
 
-def make_background(rng: np.random.Generator, size: tuple[int, int], kind: str | None = None,
-                    floor_y: float | None = None, figure_x: tuple[float, float] | None = None) -> tuple[np.ndarray, str]:  # fmt: skip
+def make_background(
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    kind: str | None = None,
+    floor_y: float | None = None,
+    figure_x: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, str]:
     """((H, W, 3) uint8 background, its kind) for an image of size (W, H); kind None draws one of KINDS."""
     w, h = int(size[0]), int(size[1])
     if kind is None or kind == "random":

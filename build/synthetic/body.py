@@ -53,7 +53,8 @@ class Part:
 
 
 def capsule(name, a, b, ra, rb, material, **kw) -> Part:
-    return Part(name, "capsule", material, a=np.asarray(a, float), b=np.asarray(b, float), ra=float(ra), rb=float(rb), **kw)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return Part(name, "capsule", material, a=a, b=b, ra=float(ra), rb=float(rb), **kw)
 
 
 def ellipsoid(name, center, R, semi, material, **kw) -> Part:
@@ -154,17 +155,19 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
     # face points (fractions of the semi axes, x towards the character's left)
     eye_x, eye_y = 0.36, -0.1
     # face points sit just under the surface, so that in profile they stay inside the drawn head
-    nose = _head_surface(P["head"], Rh, hs, 0.0, -0.32, out=-0.07)
-    eyes = {s: _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y, out=-0.07) for s, sgn in (("left", 1), ("right", -1))}
+    nose = _head_surface(P["head"], Rh, hs, 0.0, -0.32, out=-0.04)
+    sides = (("left", 1), ("right", -1))
+    eyes = {s: _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y, out=-0.07) for s, sgn in sides}
     ears = {s: P["head"] + Rh @ (np.array([sgn * 0.95, -0.12, -0.05]) * hs) for s, sgn in (("left", 1), ("right", -1))}
     for s, sgn in (("left", 1), ("right", -1)):
         n = _head_normal(Rh, hs, sgn * eye_x, eye_y)
         E = frame_from_axis(n, Rh[:, 0])
         w, h = (0.17, 0.24) if not man else (0.11, 0.11)
-        parts.append(ellipsoid(f"{s}_eye", _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y), E, (w * hs[0], h * hs[0], 0.005), "eye", group="head",
+        on_face = _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y)
+        parts.append(ellipsoid(f"{s}_eye", on_face, E, (w * hs[0], h * hs[0], 0.005), "eye", group="head",
                                outline=False, shade=False, normal=n, min_facing=0.12))  # fmt: skip
         if not man:
-            shine = _head_surface(P["head"], Rh, hs, sgn * eye_x, eye_y) + E @ np.array([0.0, 0.09 * hs[0], 0.004])
+            shine = on_face + E @ np.array([0.0, 0.09 * hs[0], 0.004])
             parts.append(ellipsoid(f"{s}_eye_shine", shine, E, (0.055 * hs[0], 0.06 * hs[0], 0.004), "eye_white",
                                    group="head", outline=False, shade=False, normal=n, min_facing=0.12))  # fmt: skip
         if outfit.hair in ("short", "bald"):
@@ -174,7 +177,8 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
         mouth = _head_surface(P["head"], Rh, hs, 0.0, -0.58)
         nm = _head_normal(Rh, hs, 0.0, -0.58)
         parts.append(ellipsoid("mouth", mouth, frame_from_axis(nm, Rh[:, 0]), (0.12 * hs[0], 0.03 * hs[0], 0.004),
-                               "mouth", group="head", outline=False, shade=False, normal=nm, min_facing=0.2))  # fmt: skip
+                               "mouth", group="head", outline=False, shade=False, normal=nm,
+                               min_facing=0.2))  # fmt: skip
     if outfit.hair != "bald" and not man:
         style = HAIR_STYLES[outfit.hair]
         parts.append(ellipsoid("hair", P["head"] + Rh @ (np.array(style.shell_offset) * hs), Rh,
@@ -202,7 +206,8 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
         side_axis = unit(cross(hd, hn))
         Rhand = np.stack([side_axis, hn, hd], axis=1)
         parts.append(ellipsoid(f"{s}_hand", (wr + hand) / 2 + hd * 0.02 * prop.hand, Rhand,
-                               (0.24 * prop.hand, 0.11 * prop.hand, 0.56 * prop.hand), "skin", occluder=True))  # fmt: skip
+                               (0.21 * prop.hand, 0.1 * prop.hand, 0.52 * prop.hand), "skin",
+                               occluder=True))  # fmt: skip
         if not man and sleeves == "short":
             f = outfit.sleeve_length
             r_end = prop.r_shoulder + (prop.r_elbow - prop.r_shoulder) * f
@@ -236,8 +241,9 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
                               ("knee", prop.r_knee * 1.1, ("thigh", "shin")),
                               ("ankle", prop.r_ankle * 1.15, ("shin", "foot"))):  # fmt: skip
                 parts.append(sphere(f"{s}_{j}_ball", P[f"{s}_{j}"], r, "joint", after=tuple(f"{s}_{x}" for x in adj)))
-        radius[f"{s}_shoulder"], radius[f"{s}_elbow"], radius[f"{s}_wrist"] = prop.r_shoulder, prop.r_elbow, prop.r_wrist
-        radius[f"{s}_hip"], radius[f"{s}_knee"], radius[f"{s}_ankle"] = prop.r_hip, prop.r_knee, prop.r_ankle
+        for joint, r in (("shoulder", prop.r_shoulder), ("elbow", prop.r_elbow), ("wrist", prop.r_wrist),
+                         ("hip", prop.r_hip), ("knee", prop.r_knee), ("ankle", prop.r_ankle)):  # fmt: skip
+            radius[f"{s}_{joint}"] = r
 
     # -- clothes over the body -------------------------------------------------------------------------
     if not man and outfit.legwear == "skirt":
@@ -286,8 +292,9 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
     for name, r in radius.items():
         rad[skeleton.INDEX[name]] = r
         tol[skeleton.INDEX[name]] = 0.5 * r
-    for face in ("nose", "left_eye", "right_eye"):
+    for face in ("left_eye", "right_eye"):
         tol[skeleton.INDEX[face]] = 0.12 * prop.head_w
+    tol[skeleton.INDEX["nose"]] = 0.2 * prop.head_w  # in profile the cheek's surface is a little in front of it
     for ear in ("left_ear", "right_ear"):
         tol[skeleton.INDEX[ear]] = 0.3 * prop.head_w
     for m, (a, b) in skeleton.MIDPOINT_ENDPOINTS.items():

@@ -145,7 +145,7 @@ def render_figure(
     seed: int | np.random.Generator,
     size: tuple[int, int] = (256, 256),
     *,
-    pose: BodyPose | None = None,
+    pose: BodyPose | Pose | None = None,
     background: str | np.ndarray | None = "random",
     margin: float = DEFAULT_MARGIN,
     kind: str | None = None,
@@ -157,18 +157,33 @@ def render_figure(
     """Draw one figure in an image of size (width, height).
 
     seed: an int (the same int gives the same figure) or a Generator (advanced). pose: the kinematic pose
-    (default: sample_pose(rng, kind, prior)); background: "random", a backgrounds.KINDS name, an (H, W, 3)
-    uint8 image, or None for white; margin: the least empty border, as a fraction of the shorter side.
-    view, proportions, outfit: fixed instead of random.
+    (default: sample_pose(rng, kind, prior)), or a 2D Pose to imitate (lifted as prior.lift_pose does, and
+    seen from the view that draws it; it needs both shoulders and hips); background: "random", a
+    backgrounds.KINDS name, an (H, W, 3) uint8 image, or None for white; margin: the least empty border,
+    as a fraction of the shorter side. view, proportions, outfit: fixed instead of random.
     """
     rng = _rng(seed)
     w, h = int(size[0]), int(size[1])
-    body_pose = pose.clipped() if pose is not None else sample_pose(rng, kind=kind, prior=prior)
+    if isinstance(pose, Pose):
+        from posefinder.build.synthetic.prior import lift_pose
+
+        lifted = lift_pose(pose, rng)
+        if lifted is None:
+            raise ValueError("a 2D pose to draw needs both shoulders and both hips")
+        body_pose = lifted.pose
+        body_pose.extra["view"] = lifted.view
+    else:
+        body_pose = pose.clipped() if pose is not None else sample_pose(rng, kind=kind, prior=prior)
     prop = proportions if proportions is not None else sample_proportions(rng)
     look = outfit if outfit is not None else sample_outfit(rng)
     sk = forward_kinematics(body_pose, prop)
     body = build_body(sk, prop, look, rng)
-    cam = view if view is not None else sample_view(rng, body_pose.kind)
+    if view is not None:
+        cam = view
+    elif isinstance(body_pose.extra.get("view"), View):  # a prior pose comes with the view it was drawn from
+        cam = body_pose.extra["view"]
+    else:
+        cam = sample_view(rng, body_pose.kind)
     proj = Projector(cam, np.mean(list(sk.points.values()), axis=0))
 
     chest_facing = proj.toward_camera(body.chest_forward)
@@ -193,8 +208,9 @@ def render_figure(
     head_labels = None
     for s in draw_order(shapes):
         if s.part.name == "head":
-            head_labels = draw_head(canvas, s, by_name.get("hair"), HAIR_STYLES.get(look.hair) if "hair" in by_name else None,
-                                    look.colors, outline_px, tuple(look.outline_dark or shade(look.color("hair"), 0.42)),
+            style = HAIR_STYLES.get(look.hair) if "hair" in by_name else None
+            dark = tuple(look.outline_dark or shade(look.color("hair"), 0.42))
+            head_labels = draw_head(canvas, s, by_name.get("hair"), style, look.colors, outline_px, dark,
                                     look.light_dir, look.shading)  # fmt: skip
             continue
         if s.part.name in _FACE_FEATURES and not _on_skin(head_labels, s.center):

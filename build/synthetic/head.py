@@ -68,7 +68,7 @@ def draw_head(canvas: np.ndarray, skull: Shape, shell: Shape | None, style: Hair
     if x1 < x0 or y1 < y0:
         return None
     pw, ph = x1 - x0 + 1, y1 - y0 + 1
-    ss = 3 if max(pw, ph) < 40 else 2
+    ss = 2
     sx = x0 - 0.5 + (np.arange(pw * ss) + 0.5) / ss
     sy = y0 - 0.5 + (np.arange(ph * ss) + 0.5) / ss
     gx, gy = np.meshgrid(sx, sy)

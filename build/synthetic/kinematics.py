@@ -90,6 +90,7 @@ class BodyPose:
 
     angles_deg: np.ndarray
     kind: str = "random"
+    extra: dict = field(default_factory=dict)  # e.g. "view": the View a prior pose was seen from
 
     def __post_init__(self) -> None:
         self.angles_deg = np.asarray(self.angles_deg, dtype=np.float64).reshape(len(ANGLE_NAMES)).copy()
@@ -121,7 +122,7 @@ class BodyPose:
         self.angles_deg[ANGLE_INDEX[name]] = value
 
     def copy(self) -> "BodyPose":
-        return BodyPose(self.angles_deg.copy(), self.kind)
+        return BodyPose(self.angles_deg.copy(), self.kind, dict(self.extra))
 
     def mirrored(self) -> "BodyPose":
         """The same pose with the character's left and right swapped (a mirror image)."""
@@ -148,7 +149,8 @@ class BodyPose:
     def limit_violations(self, tol_deg: float = 1e-6) -> list[str]:
         """Names of the angles outside their limits (empty when the pose is within every limit)."""
         a = self.angles_deg
-        bad = [n for i, n in enumerate(ANGLE_NAMES) if not (LIMITS_DEG[i, 0] - tol_deg <= a[i] <= LIMITS_DEG[i, 1] + tol_deg)]
+        lo, hi = LIMITS_DEG[:, 0] - tol_deg, LIMITS_DEG[:, 1] + tol_deg
+        bad = [n for i, n in enumerate(ANGLE_NAMES) if not (lo[i] <= a[i] <= hi[i])]
         for s in SIDES:
             for limb in ("arm", "leg"):
                 el, az = self[f"{s}_{limb}_elevation"], self[f"{s}_{limb}_azimuth"]
@@ -256,6 +258,27 @@ def _limb(parent_R: np.ndarray, base: np.ndarray, side: float, el: float, az: fl
     return mid, end, U, L, parent_R @ front, parent_R @ lower_front
 
 
+def limb_angles(parent_R: np.ndarray, base: np.ndarray, mid: np.ndarray, end: np.ndarray, side: float,
+                bend_forward: bool) -> tuple[float, float, float, float]:  # fmt: skip
+    """The inverse of the swing-twist limb of forward_kinematics: (elevation, azimuth, twist, bend) in degrees
+    that carry a limb from `base` through `mid` to `end` (3D points, in the parent's frame `parent_R`)."""
+    down = np.array([0.0, -1.0, 0.0])
+    u = unit(parent_R.T @ (np.asarray(mid, float) - base))
+    el = float(np.degrees(np.arccos(np.clip(-u[1], -1.0, 1.0))))
+    hx, hz = u[0] * side, u[2]
+    az = 0.0 if np.hypot(hx, hz) < 1e-9 else float(np.degrees(np.arctan2(hx, hz)))
+    raise_dir = np.array([side * np.sin(np.radians(az)), 0.0, np.cos(np.radians(az))])
+    front0 = axis_angle(cross(down, raise_dir), el) @ np.array([0.0, 0.0, 1.0])
+    low = unit(parent_R.T @ (np.asarray(end, float) - mid))
+    bend = float(np.degrees(np.arccos(np.clip(u @ low, -1.0, 1.0))))
+    if bend < 0.5:
+        return el, az, 0.0, bend
+    b = unit(low - (low @ u) * u)
+    target = b if bend_forward else -b
+    theta = float(np.degrees(np.arctan2(u @ cross(front0, target), front0 @ target)))
+    return el, az, theta * side, bend
+
+
 def forward_kinematics(pose: BodyPose, prop: Proportions) -> Skeleton3D:
     """3D joints of a figure with these proportions in this pose (see the module docstring for frames)."""
     a = pose
@@ -296,7 +319,8 @@ def forward_kinematics(pose: BodyPose, prop: Proportions) -> Skeleton3D:
         t = np.radians(a[f"{s}_ankle"])
         foot_dir = np.cos(t) * Lf + np.sin(t) * L
         pts[f"{s}_hip"], pts[f"{s}_knee"], pts[f"{s}_ankle"] = hip, kn, an
-        pts[f"{s}_toe"] = an + prop.foot * 0.8 * foot_dir - prop.ankle_h * 0.6 * unit(L - np.dot(L, foot_dir) * foot_dir)
+        sole = unit(L - np.dot(L, foot_dir) * foot_dir)
+        pts[f"{s}_toe"] = an + prop.foot * 0.8 * foot_dir - prop.ankle_h * 0.6 * sole
         limb_axes[f"{s}_thigh"], limb_axes[f"{s}_shin"] = (U, Uf), (L, Lf)
         limb_axes[f"{s}_foot"] = (foot_dir, unit(L - np.dot(L, foot_dir) * foot_dir))
     frames = {"pelvis": R_pelvis, "chest": R_chest, "head": R_head, "neck": R_neck}

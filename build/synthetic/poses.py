@@ -95,7 +95,8 @@ def _seiza(rng):
 def _jumping(rng):
     if rng.random() < 0.35:  # star jump
         return {**_relaxed_head(rng), "*_leg_elevation": (25, 45), "*_leg_azimuth": (80, 100), "*_knee": (0, 20),
-                "*_ankle": (30, 55), "*_arm_elevation": (120, 170), "*_arm_azimuth": (70, 100), "*_elbow": (0, 30)}  # fmt: skip
+                "*_ankle": (30, 55), "*_arm_elevation": (120, 170), "*_arm_azimuth": (70, 100),
+                "*_elbow": (0, 30)}  # fmt: skip
     return {**_relaxed_head(rng), "*_leg_elevation": (20, 80), "*_leg_azimuth": (0, 40), "*_knee": (40, 130),
             "*_ankle": (20, 55), "*_arm_elevation": (90, 175), "*_arm_azimuth": (10, 100), "*_elbow": (0, 60),
             "spine_bend": (-20, 10)}  # fmt: skip
@@ -108,7 +109,8 @@ def _arms_raised(rng):
 
 def _lying(rng):
     base = {**_relaxed_head(rng), "*_leg_elevation": (0, 60), "*_leg_azimuth": (0, 90), "*_knee": (0, 100),
-            "*_arm_elevation": (0, 150), "*_arm_azimuth": (0, 120), "*_elbow": (0, 120), "*_arm_twist": (-30, 60)}  # fmt: skip
+            "*_arm_elevation": (0, 150), "*_arm_azimuth": (0, 120), "*_elbow": (0, 120),
+            "*_arm_twist": (-30, 60)}  # fmt: skip
     pick = rng.random()
     if pick < 0.4:
         base["root_pitch"] = (-100, -80)  # on the back
@@ -124,7 +126,8 @@ def _fighting(rng):
     base = {**_relaxed_head(rng), "left_leg_elevation": (15, 32), "left_leg_azimuth": (0, 40), "left_knee": (20, 45),
             "right_leg_elevation": (15, 32), "right_leg_azimuth": (140, 180), "right_knee": (15, 40),
             "right_ankle": (0, 25), "spine_twist": (10, 35), "spine_bend": (0, 15), "*_arm_elevation": (40, 85),
-            "*_arm_azimuth": (-20, 25), "*_arm_twist": (30, 75), "*_elbow": (90, 135), "head_pitch": (-5, 15)}  # fmt: skip
+            "*_arm_azimuth": (-20, 25), "*_arm_twist": (30, 75), "*_elbow": (90, 135),
+            "head_pitch": (-5, 15)}  # fmt: skip
     pick = rng.random()
     if pick < 0.3:  # a punch
         base.update({"left_arm_elevation": (80, 100), "left_arm_azimuth": (-10, 20), "left_elbow": (0, 12)})
@@ -162,7 +165,8 @@ def _crossed_arms(rng):
 
 def _handstand(rng):
     return {"root_pitch": (170, 180), "*_arm_elevation": (160, 180), "*_arm_azimuth": (0, 30), "*_elbow": (0, 10),
-            "*_leg_elevation": (0, 40), "*_leg_azimuth": (0, 180), "*_knee": (0, 60), "head_pitch": (-40, -10)}  # fmt: skip
+            "*_leg_elevation": (0, 40), "*_leg_azimuth": (0, 180), "*_knee": (0, 60),
+            "head_pitch": (-40, -10)}  # fmt: skip
 
 
 #: Pose kind -> (relative frequency, template: rng -> {angle name: value or (lo, hi)}).
@@ -231,7 +235,8 @@ def sample_pose(rng: np.random.Generator | int, kind: str | None = None, prior=N
     """A kinematic pose within the joint limits.
 
     kind: a TEMPLATES name or "random"; None draws one (templates by their frequency, random poses
-    RANDOM_SHARE of the time, and poses of `prior` (e.g. prior.AddPosePrior) half of the time when given).
+    RANDOM_SHARE of the time, and poses of `prior` (a prior.PosePrior, e.g. of ADD's poses) half of the
+    time when given); kind "prior" always draws from the prior.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     if kind is None:

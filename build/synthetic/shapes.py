@@ -32,6 +32,7 @@ class Shape:
     ra: float = 0.0
     rb: float = 0.0
     pts: np.ndarray | None = None  # poly: (N, 2)
+    _outline: np.ndarray | None = None  # the capsule's polygon, made once
 
     # -- geometry --------------------------------------------------------------------------------------
     def ellipse_matrix(self) -> np.ndarray:
@@ -45,8 +46,9 @@ class Shape:
             ex, ey = math.sqrt(max(M[0, 0], 0.0)), math.sqrt(max(M[1, 1], 0.0))
             return self.center[0] - ex, self.center[1] - ey, self.center[0] + ex, self.center[1] + ey
         if self.kind == "capsule":
-            return (min(self.a[0] - self.ra, self.b[0] - self.rb), min(self.a[1] - self.ra, self.b[1] - self.rb),
-                    max(self.a[0] + self.ra, self.b[0] + self.rb), max(self.a[1] + self.ra, self.b[1] + self.rb))  # fmt: skip
+            a, b, ra, rb = self.a, self.b, self.ra, self.rb
+            x0, y0 = min(a[0] - ra, b[0] - rb), min(a[1] - ra, b[1] - rb)
+            return x0, y0, max(a[0] + ra, b[0] + rb), max(a[1] + ra, b[1] + rb)
         lo, hi = self.pts.min(axis=0), self.pts.max(axis=0)
         return lo[0], lo[1], hi[0], hi[1]
 
@@ -68,7 +70,9 @@ class Shape:
         """(N, 2) outline points of a capsule or poly."""
         if self.kind == "poly":
             return self.pts
-        return capsule_polygon(self.a[:2], self.ra, self.b[:2], self.rb)
+        if self._outline is None:
+            self._outline = capsule_polygon(self.a[:2], self.ra, self.b[:2], self.rb)
+        return self._outline
 
     def inner(self, light: np.ndarray, factor: float) -> "Shape":
         """A smaller copy moved towards the light (its part of the shape is the lit side, the rest shadow)."""
@@ -144,8 +148,7 @@ def fill(canvas: np.ndarray, shape: Shape, color) -> None:
         c, axes, angle = _ellipse_args(shape)
         cv2.ellipse(canvas, c, axes, angle, 0, 360, color, -1, cv2.LINE_AA, _SHIFT)
     else:
-        pts = np.round(shape.polygon() * _ONE).astype(np.int32)
-        cv2.fillConvexPoly(canvas, pts, color, cv2.LINE_AA, _SHIFT)
+        cv2.fillConvexPoly(canvas, _fixed_points(shape), color, cv2.LINE_AA, _SHIFT)
 
 
 def stroke(canvas: np.ndarray, shape: Shape, color, width_px: int) -> None:
@@ -156,5 +159,8 @@ def stroke(canvas: np.ndarray, shape: Shape, color, width_px: int) -> None:
         c, axes, angle = _ellipse_args(shape)
         cv2.ellipse(canvas, c, axes, angle, 0, 360, color, int(width_px), cv2.LINE_AA, _SHIFT)
     else:
-        pts = np.round(shape.polygon() * _ONE).astype(np.int32)
-        cv2.polylines(canvas, [pts], True, color, int(width_px), cv2.LINE_AA, _SHIFT)
+        cv2.polylines(canvas, [_fixed_points(shape)], True, color, int(width_px), cv2.LINE_AA, _SHIFT)
+
+
+def _fixed_points(shape: Shape) -> np.ndarray:
+    return np.round(shape.polygon() * _ONE).astype(np.int32)

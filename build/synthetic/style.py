@@ -46,7 +46,8 @@ class HairStyle:
 HAIR_STYLES = {
     "short": HairStyle(),
     "long": HairStyle(side=-0.55, back=-0.9, shell_scale=(1.12, 1.08, 1.1)),
-    "bob": HairStyle(front=0.28, side=-0.8, back=-0.95, shell_offset=(0.0, -0.02, -0.08), shell_scale=(1.16, 1.1, 1.12)),
+    "bob": HairStyle(front=0.28, side=-0.8, back=-0.95, shell_offset=(0.0, -0.02, -0.08),
+                     shell_scale=(1.16, 1.1, 1.12)),
 }
 
 

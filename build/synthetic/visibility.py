@@ -43,7 +43,8 @@ def front_depths(shapes: list[Shape], xy: np.ndarray) -> np.ndarray:
         p = xy[:, None, :] - C[None, :, :2]  # (n, m, 2)
         a = Q[None, :, 2, 2]
         b = 2 * (Q[None, :, 0, 2] * p[..., 0] + Q[None, :, 1, 2] * p[..., 1])
-        c = Q[None, :, 0, 0] * p[..., 0] ** 2 + 2 * Q[None, :, 0, 1] * p[..., 0] * p[..., 1] + Q[None, :, 1, 1] * p[..., 1] ** 2 - 1
+        px, py = p[..., 0], p[..., 1]
+        c = Q[None, :, 0, 0] * px**2 + 2 * Q[None, :, 0, 1] * px * py + Q[None, :, 1, 1] * py**2 - 1
         disc = b**2 - 4 * a * c
         ok = disc >= 0
         t = (-b - np.sqrt(np.where(ok, disc, 0.0))) / (2 * a)
@@ -57,6 +58,13 @@ def occluded(shapes: list[Shape], keypoints: np.ndarray, radius: np.ndarray, tol
 
     own_parts[i]: the parts keypoint i joins (an ankle's shin and foot); they never hide it."""
     kp = np.asarray(keypoints, dtype=np.float64)
+    lo, hi = kp[:, :2].min(axis=0), kp[:, :2].max(axis=0)
+    near = []
+    for s in shapes:  # only shapes that can cover some keypoint
+        x0, y0, x1, y1 = s.bbox()
+        if x1 >= lo[0] and x0 <= hi[0] and y1 >= lo[1] and y0 <= hi[1]:
+            near.append(s)
+    shapes = near
     front = front_depths(shapes, kp[:, :2])
     if own_parts is not None:
         names = [s.part.name for s in shapes]

@@ -67,6 +67,8 @@ def read_poses(path: str | Path, fmt: str | None = None) -> list[PoseRecord]:
         raise PoseFileError(f"{path}: not a JSON pose file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise PoseFileError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise PoseFileError(f"{path}: not a pose file (its JSON is nested too deeply)") from None
     except OSError as exc:
         raise PoseFileError(f"{path}: cannot read ({exc.strerror})") from None
     try:

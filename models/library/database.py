@@ -92,13 +92,19 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     try:
         con = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=True)
         con.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        # switching to WAL rewrites the file's header: only for a PoseFinder library, never for another
+        # program's database (or an empty file) that happens to be called library.sqlite
+        if not readonly and _has_meta(con):
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
-        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         raise LibraryError(f"{path}: not a PoseFinder library or a corrupt one ({exc})") from None
     return con
+
+
+def _has_meta(con: sqlite3.Connection) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None
 
 
 def create(path: Path) -> None:

@@ -317,7 +317,7 @@ class Library:
         ids = np.fromiter((r[0] for r in rows), np.int64, n)
         image_ids = np.fromiter((r[1] for r in rows), np.int64, n)
         folder_ids = np.fromiter((r[2] for r in rows), np.int64, n)
-        kp = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f8").reshape(n, -1, 3) if n else np.zeros((0, 25, 3))
+        kp = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f8").reshape(n, -1, 3) if n else np.zeros((0, cache_mod.K, 3))
         return cache_mod.build_index(ids, image_ids, folder_ids, kp, generation=gen)
 
     # -- search --------------------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""Undo commands of the pose canvas: each holds the skeleton state before and after one edit.
+
+The canvas hands every edit to its QUndoStack as a `PoseEditCommand`; the stack calls redo() at once, and
+undo()/redo() later, which put the state back through the canvas's `apply` callable. The moves of one
+drag share a drag number and merge into one command (one undo step per drag); a drag that ends where it
+started leaves no command behind.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtGui import QUndoCommand
+
+from posefinder.app.gui.pose_state import SkeletonState
+
+#: QUndoCommand id of drag moves (commands with the same id may merge).
+DRAG_COMMAND_ID = 0x505346  # "PSF"
+
+
+class PoseEditCommand(QUndoCommand):
+    """One undoable edit: before -> after, applied through `apply(state)`.
+
+    drag: the number of the drag this move belongs to (moves of the same drag merge), or None for a
+    discrete edit (toggle, mirror, reset, preset, set_pose), which never merges.
+    """
+
+    def __init__(
+        self,
+        apply: Callable[[SkeletonState], None],
+        before: SkeletonState,
+        after: SkeletonState,
+        text: str,
+        drag: int | None = None,
+    ) -> None:
+        super().__init__(text)
+        self._apply = apply
+        self.before = before
+        self.after = after
+        self.drag = drag
+
+    def redo(self) -> None:
+        self._apply(self.after)
+
+    def undo(self) -> None:
+        self._apply(self.before)
+
+    def id(self) -> int:
+        return DRAG_COMMAND_ID if self.drag is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, PoseEditCommand) or other.drag is None or other.drag != self.drag:
+            return False
+        self.after = other.after
+        self.setObsolete(self.after.same_as(self.before))
+        return True

@@ -1,0 +1,239 @@
+"""Work off the GUI thread: a latest-only job runner (search), one-shot tasks (auto-pose, indexing, demo)
+and a small pool that loads thumbnails.
+
+Each runs plain Python callables on daemon threads and reports back through Qt signals, which Qt delivers
+on the GUI thread (queued connections). Nothing here touches a widget. Daemon threads never keep the app
+alive: closing the window asks long jobs to stop and waits a little; a job still running when the process
+ends dies with it, which the library's batched commits make safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+
+def _emit(signal, *args) -> None:
+    """Emit from a worker thread; the receiver may be gone when the app is closing."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # the QObject was deleted: nobody is listening any more
+        pass
+
+
+class LatestOnlyWorker(QObject):
+    """Runs submitted jobs one at a time on its own thread; only the newest submitted job matters.
+
+    submit(fn) replaces any job still waiting (it never runs) and returns a ticket; when a job finishes,
+    its result is emitted only if no newer job was submitted meanwhile (stale results are dropped here,
+    and `is_current(ticket)` lets the receiver drop one that became stale in the queue).
+    """
+
+    finished = Signal(int, object, float)  # (ticket, result, seconds the job ran)
+    failed = Signal(int, object)  # (ticket, exception)
+
+    def __init__(self, name: str = "latest-only", parent: QObject | None = None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._pending: tuple[int, Callable[[], Any]] | None = None
+        self._ticket = 0
+        self._running = False
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], Any]) -> int:
+        with self._cond:
+            self._ticket += 1
+            self._pending = (self._ticket, fn)
+            self._cond.notify()
+            return self._ticket
+
+    def cancel_pending(self) -> None:
+        """Forget the waiting job and make the running one's result stale."""
+        with self._cond:
+            self._ticket += 1
+            self._pending = None
+
+    def is_current(self, ticket: int) -> bool:
+        return ticket == self._ticket
+
+    def idle(self) -> bool:
+        with self._cond:
+            return self._pending is None and not self._running
+
+    def stop(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._stopped = True
+            self._pending = None
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                ticket, fn = self._pending
+                self._pending = None
+                self._running = True
+            t0 = time.perf_counter()
+            try:
+                result, error = fn(), None
+            except Exception as exc:  # reported to the GUI, which shows it
+                result, error = None, exc
+            elapsed = time.perf_counter() - t0
+            with self._cond:
+                self._running = False
+                stale = ticket != self._ticket or self._stopped
+            if stale:
+                continue
+            if error is None:
+                _emit(self.finished, ticket, result, elapsed)
+            else:
+                _emit(self.failed, ticket, error)
+
+
+class Task(QObject):
+    """One job on its own daemon thread: fn(task) -> result. The job may call task.report(done, total)
+    and should look at task.cancel_event (a threading.Event) between steps."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, fn: Callable[["Task"], Any], name: str = "task", parent: QObject | None = None):
+        super().__init__(parent)
+        self._fn = fn
+        self.cancel_event = threading.Event()
+        self.done_event = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "Task":
+        self._thread.start()
+        return self
+
+    def report(self, done: int, total: int) -> None:
+        _emit(self.progress, int(done), int(total))
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True when the job has ended within timeout seconds."""
+        return self.done_event.wait(timeout)
+
+    def _run(self) -> None:
+        try:
+            result, error = self._fn(self), None
+        except BaseException as exc:  # noqa: BLE001 - reported to the GUI
+            result, error = None, exc
+        self.done_event.set()
+        if error is None:
+            _emit(self.finished, result)
+        else:
+            _emit(self.failed, error)
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails on a few daemon threads, newest request first; each key is loaded once at a time.
+
+    request(key, fn): fn() -> QImage | None runs off the GUI thread; `loaded(key, image)` reports it.
+    clear_pending() forgets requests not started (e.g. when new results replace the old ones).
+    """
+
+    loaded = Signal(object, object)  # (key, QImage or None)
+
+    def __init__(self, threads: int = 2, parent: QObject | None = None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._queue: OrderedDict[Any, Callable[[], Any]] = OrderedDict()
+        self._active: set = set()
+        self._stopped = False
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"thumbnails-{i}", daemon=True) for i in range(threads)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def request(self, key, fn: Callable[[], Any]) -> None:
+        with self._cond:
+            if key in self._active:
+                return
+            self._queue[key] = fn
+            self._queue.move_to_end(key)  # newest first
+            self._cond.notify()
+
+    def clear_pending(self) -> None:
+        with self._cond:
+            self._queue.clear()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._queue and not self._active
+
+    def stop(self, timeout: float = 1.0) -> None:
+        with self._cond:
+            self._stopped = True
+            self._queue.clear()
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                key, fn = self._queue.popitem(last=True)
+                self._active.add(key)
+            try:
+                image = fn()
+            except Exception:  # an unreadable file: the tile keeps its placeholder
+                image = None
+            with self._cond:
+                self._active.discard(key)
+                stopped = self._stopped
+            if not stopped:
+                _emit(self.loaded, key, image)
+
+
+class LRUCache:
+    """A small least-recently-used map (GUI thread only)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, default=None):
+        if key not in self._items:
+            return default
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key, value) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()

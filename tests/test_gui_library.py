@@ -1,0 +1,109 @@
+"""The library panel: add a folder, index with progress and cancel, counts, close mid-index, remove."""
+
+from __future__ import annotations
+
+import pytest
+from gui_helpers import SlowContentEstimator, open_window, wait_search
+from library_helpers import write_pngs
+
+from posefinder.models.errors import ModelError
+from posefinder.models.estimators import chain
+from posefinder.models.library import Library
+
+pytestmark = pytest.mark.usefixtures("qapp")
+
+
+def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):
+    write_pngs(tmp_path / "pics", 24)
+    est = SlowContentEstimator(0.03)
+    window = open_window(qtbot, estimator=est)
+    assert window.open_library(tmp_path / "lib", create=True)
+    panel = window.library_panel
+    progress = window.findChild(type(panel.progress), "indexProgress")
+    assert progress is panel.progress and window.findChild(type(panel), "libraryPanel") is panel
+    assert panel.add_folder(tmp_path / "pics", index=False)
+    assert panel.folder_list.count() == 1
+
+    seen = []
+    assert panel.start_index(batch_size=4)
+    panel._task.progress.connect(lambda done, total: seen.append((done, total)))
+    assert progress.isVisible() and panel.cancel_button.isVisible() and not panel.index_button.isVisible()
+    qtbot.waitUntil(lambda: progress.value() >= 8, timeout=10_000)
+    assert progress.maximum() == 24
+    with qtbot.waitSignal(panel.indexFinished, timeout=10_000) as sig:
+        panel.cancel_index()
+    report = sig.args[0]
+    assert report.cancelled and not progress.isVisible()
+    counts = panel.counts()
+    assert 8 <= counts.images < 24 and counts.images % 4 == 0 and counts.poses == counts.images
+    assert "Cancelled" in panel.status.text()
+    assert seen and all(total == 24 for _, total in seen)
+
+    done = window.searches_done()
+    with qtbot.waitSignal(panel.indexFinished, timeout=20_000) as sig:
+        panel.start_index(batch_size=4)
+    assert not sig.args[0].cancelled and sig.args[0].added == 24 - counts.images
+    assert panel.count_labels["images"].text() == "24" and panel.count_labels["poses"].text() == "24"
+    assert len(wait_search(qtbot, window, done)) == 24  # the window searched the new poses
+
+
+def test_closing_the_app_mid_index_loses_nothing_and_the_next_run_finishes(qtbot, tmp_path):
+    pics = tmp_path / "pics"
+    write_pngs(pics, 40)
+    libdir = tmp_path / "lib"
+    window = open_window(qtbot, estimator=SlowContentEstimator(0.04))
+    window.open_library(libdir, create=True)
+    panel = window.library_panel
+    panel.add_folder(pics, index=False)
+    panel.start_index(batch_size=4)
+    qtbot.waitUntil(lambda: panel.counts().images >= 8, timeout=20_000)
+    window.close()  # cancels and waits for the current batch
+    assert not panel.indexing()
+    with Library.open(libdir) as lib:  # the writer lock is free again, nothing half-written
+        c = lib.counts()
+        assert 8 <= c.images < 40 and c.images % 4 == 0 and c.poses == c.images
+        assert lib._con().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    est = SlowContentEstimator(0)
+    again = open_window(qtbot, libdir, estimator=est)
+    with qtbot.waitSignal(again.library_panel.indexFinished, timeout=20_000) as sig:
+        again.library_panel.start_index()
+    assert sig.args[0].added == 40 - c.images and est.calls == 40 - c.images
+    with Library.open(libdir, readonly=True) as lib:
+        assert lib.counts().images == 40 and lib.counts().poses == 40
+        assert lib._con().execute("SELECT count(DISTINCT path), count(*) FROM images").fetchone() == (40, 40)
+
+
+def test_counts_show_images_waiting_for_a_model_and_unreadable_ones(qtbot, tmp_path, monkeypatch):
+    def refuse(name=None, device="cpu"):
+        raise ModelError(chain.NO_MODEL_MESSAGE)
+
+    monkeypatch.setattr(chain, "select_estimator", refuse)
+    pics = tmp_path / "pics"
+    write_pngs(pics, 3)
+    (pics / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    window = open_window(qtbot)
+    window.open_library(tmp_path / "lib", create=True)
+    panel = window.library_panel
+    with qtbot.waitSignal(panel.indexFinished, timeout=10_000):
+        assert panel.add_folder(pics)
+    labels = {k: v.text() for k, v in panel.count_labels.items()}
+    assert labels == {"images": "3", "poses": "0", "images_without_character": "0",
+                      "images_not_estimated": "3", "images_bad": "1"}  # fmt: skip
+    assert chain.NO_MODEL_MESSAGE in panel.status.text()
+    assert "no poses yet" in window.results.empty_text()
+
+
+def test_remove_a_folder_removes_its_poses(qtbot, tmp_path):
+    write_pngs(tmp_path / "a", 3, seed=1)
+    write_pngs(tmp_path / "b", 2, seed=2, start=50)
+    with Library.open(tmp_path / "lib", create=True) as lib:
+        from posefinder.models.library.indexer import default_runner
+
+        lib.index([tmp_path / "a", tmp_path / "b"], runner=default_runner(SlowContentEstimator(0)))
+    window = open_window(qtbot, tmp_path / "lib")
+    assert len(window.results.results()) == 5
+    done = window.searches_done()
+    assert window.library_panel.remove_folder((tmp_path / "a").resolve())
+    assert len(wait_search(qtbot, window, done)) == 2
+    assert window.library_panel.folder_list.count() == 1 and window.filters.folder_combo.count() == 2
