@@ -14,7 +14,7 @@ A model file is a pair with the same stem:
                          "components": {"pose": {"builder": "pose_matching", "kwargs": {...}},
                                         "segmenter": {"builder": "segmenter", "kwargs": {...}}},   # optional
                          "keypoints": [25 names, skeleton.KEYPOINT_NAMES],
-                         "input_size": 256, "heatmap_size": 128, "segmenter_input_size": 320,
+                         "input_size": 256, "heatmap_size": 128, "segmenter_input_size": 256,
                          "normalisation": {...}, "inference": {"threshold": 0.5, "padding": 0.1, ...},
                          "training_data": {...}, "metrics": {"oks50": ..., ...}, "description": "...",
                          "created": ISO time, "posefinder_version": "..."}
@@ -65,6 +65,10 @@ DEFAULT_INFERENCE: dict[str, Any] = {
     "padding": 0.1,  # crop padding, fraction of the bbox's longer side on each side (section 4.1)
     "smoothing": 0.1,  # gaussian smoothing sigma, fraction of the heatmap size (authors' code)
     "fill": [255, 255, 255],  # colour of the crop outside the image
+    "visible_score": 0.3,  # a joint scoring at least this is visible (v=2), else guessed (v=1)
+    "absent_score": 0.0,  # a joint scoring below this is absent (v=0); 0: every joint is given
+    "max_characters": 4,  # characters per image at most (mask components, largest first)
+    "refine": True,  # without a segmenter: a second pass cropped around the first pass's keypoints
 }
 
 #: Names a model may not be installed under (they name chain entries).
@@ -219,7 +223,7 @@ def make_card(
         components[comp] = spec
     pose = bundle.pose
     if segmenter_input_size is None and bundle.segmenter is not None:
-        segmenter_input_size = 320
+        segmenter_input_size = 256  # the longer side; 320 costs 1.6x the time (benchmarks/estimators.py)
     card = ModelCard(
         name=name,
         architecture=pose.architecture,
@@ -312,6 +316,25 @@ def _metadata(path: Path) -> dict[str, str]:
 
 def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+
+
+def stored_values(path: str | Path) -> int:
+    """How many values (parameters and buffers) a model file stores, from its header (nothing loaded)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    _check_weights_file(path)
+    total = 0
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                n = 1
+                for d in f.get_slice(key).get_shape():
+                    n *= int(d)
+                total += n
+    except Exception as exc:  # safetensors raises its own error types for broken headers
+        raise ModelError(f"{path}: not a readable safetensors file ({_short(exc)})") from None
+    return total
 
 
 def load_model(path: str | Path) -> tuple[dict, ModelCard]:

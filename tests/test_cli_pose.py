@@ -185,3 +185,13 @@ def test_megumin_with_a_tiny_random_model_draws_a_valid_png(megumin, model, caps
     assert code == 0 and "character" in text
     drawn = load_image(out)
     assert drawn.shape == load_image(megumin).shape == (512, 512, 3)
+
+
+def test_cuda_without_a_gpu_and_unavailable_estimators_say_so_in_one_line(model, images, capsys):
+    import torch
+
+    if not torch.cuda.is_available():
+        code, _, err = run(capsys, "pose", images[0], "--device", "cuda")
+        assert code == 1 and "CUDA is not available" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "pose", images[0], "--model", "keypoint-rcnn")
+    assert code == 1 and "keypoint-rcnn is not available" in err and "models fetch keypoint-rcnn" in err

@@ -71,6 +71,19 @@ def test_task_source_exposes_fpn_keypoint_features_and_logits():
     assert _finite(out["keypoint_features"]) and _finite(out["keypoint_logits"])
 
 
+@pytest.mark.parametrize("input_size", [96, 800])
+def test_task_source_pools_the_whole_crop_exactly_as_torchvisions_multiscale_roi_align(input_size):
+    model = nets.create_model("task_source", preset="tiny", input_size=input_size).eval()
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        out = model(x)
+        s = input_size
+        x_in = torch.nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+        box = torch.tensor([[0.0, 0.0, float(s), float(s)]])
+        reference = model.keypoint_roi_pool(out["fpn"], [box] * 3, [(s, s)] * 3)
+        assert torch.equal(model.pool_whole_image(out["fpn"], x_in), reference)
+
+
 def test_keypoint_rcnn_detects_with_17_keypoints():
     model = nets.create_model("keypoint_rcnn", preset="tiny").eval()
     with torch.no_grad():
@@ -155,3 +168,22 @@ def test_paper_size_parameter_counts():
     x = torch.rand(1, 3, 256, 256)
     with torch.no_grad():
         assert matching.eval()(x).shape == (1, 25, 128, 128)
+
+
+@pytest.mark.slow
+def test_paper_size_concatenation_counts_explain_tables_86_8m():
+    """Table 1's 86.8M = tagger trunk + the whole R101-FPN Keypoint R-CNN + the trained parts; ours runs an
+    R50-FPN backbone and keypoint branch only (models/nets/pose.py's docstring explains the counts)."""
+
+    def millions(module) -> float:
+        return sum(p.numel() for p in module.parameters()) / 1e6
+
+    concat = nets.create_model("pose_concat")
+    trained = sum(p.numel() for p in concat.trainable_parameters()) / 1e6
+    assert round(millions(concat), 2) == 53.98 and round(trained, 2) == 0.80
+    assert round(millions(concat.tagger), 2) == 8.54 and round(millions(concat.task), 2) == 44.64
+    assert concat.task_converter.reduce.in_channels == 17  # the R-CNN's heatmap logits, as the authors do
+    whole_r50 = millions(nets.create_model("keypoint_rcnn"))
+    whole_r101 = millions(nets.create_model("keypoint_rcnn", depth=101))
+    assert round(whole_r50, 2) == 59.14  # torchvision's published count for COCO_V1
+    assert abs(millions(concat.tagger) + whole_r101 + trained - 86.8) < 0.7

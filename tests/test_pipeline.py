@@ -123,3 +123,17 @@ def test_card_inference_settings_reach_the_pipeline(tmp_path):
     assert (s.padding, s.smoothing, s.regions.max_characters) == (0.25, 0.0, 2)
     assert (s.input_size, s.heatmap_size, s.segmenter_input_size) == (64, 32, 64)
     assert PaperModelEstimator.from_file(path, padding=0.5).pipeline.settings.padding == 0.5
+
+
+def test_installed_model_estimates_exactly_like_the_bundle_it_was_saved_from(tmp_path):
+    from posefinder.models.estimators import chain
+    from posefinder.models.weights import ModelStore, load_bundle
+
+    path = tiny_model_file(tmp_path, name="rt")
+    bundle, card = load_bundle(path)
+    in_memory = PaperModelEstimator(bundle, card)  # what build/ can run before exporting
+    ModelStore().install(path)
+    installed = chain.select_estimator("rt")
+    image = blob_image((150, 110), [(40, 20, 60, 80)], [(70.0, 60.0)], 6.0)
+    a, b = in_memory.estimate(image), installed.estimate(image)
+    assert len(a) == len(b) and all(p == q for p, q in zip(a, b))

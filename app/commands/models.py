@@ -111,36 +111,25 @@ def _list(as_json: bool) -> int:
 
 
 def _install(path: Path, name: str | None) -> int:
+    from posefinder.models.estimators.paper import prepare_runtime
     from posefinder.models.weights import ModelStore
 
     store = ModelStore()
     model = store.install(path, name=name)
     seg = "with its segmenter" if model.card.has_segmenter else "without a segmenter (whole-image crops)"
     print(f"installed {model.name!r}: {model.card.architecture}, {seg}, as {model.weights_path}")
+    runtime = prepare_runtime(model.weights_path, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if runtime:
+        print("runs in: " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
     _, chosen, _ = _chain_state()
     if chosen is not None:
         print(f"auto-pose uses {chosen.name}: {chosen.reason}")
     return 0
 
 
-def _value_count(path: Path) -> int:
-    """Values stored in a safetensors file (from its header; nothing loaded)."""
-    from safetensors import safe_open
-
-    total = 0
-    with safe_open(str(path), framework="pt") as f:
-        for key in f.keys():
-            shape = f.get_slice(key).get_shape()
-            n = 1
-            for d in shape:
-                n *= int(d)
-            total += n
-    return total
-
-
 def _info(name: str, as_json: bool) -> int:
     from posefinder.models.estimators import chain
-    from posefinder.models.weights import ModelStore
+    from posefinder.models.weights import ModelStore, stored_values
 
     described = {a.name: a for a in chain.describe_chain()}
     store = ModelStore()
@@ -159,7 +148,7 @@ def _info(name: str, as_json: bool) -> int:
     doc = card.to_dict()
     doc["file"] = str(model.weights_path)
     doc["file_bytes"] = model.weights_path.stat().st_size
-    doc["stored_values"] = _value_count(model.weights_path)
+    doc["stored_values"] = stored_values(model.weights_path)
     if as_json:
         print(json.dumps(doc, indent=1))
         return 0
@@ -183,7 +172,11 @@ def _info(name: str, as_json: bool) -> int:
 def _remove(name: str) -> int:
     from posefinder.models.weights import ModelStore
 
-    ModelStore().remove(name)
+    from posefinder.models.estimators import onnx_runtime
+
+    store = ModelStore()
+    store.remove(name)
+    onnx_runtime.forget(store.weights_path(name))
     print(f"removed {name!r}")
     return 0
 

@@ -33,8 +33,9 @@ def add_arguments(parser) -> None:
     fmt.add_argument("--coco", dest="fmt", action="store_const", const="coco", help="COCO keypoint JSON")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the poses here instead of stdout")
     parser.add_argument("--draw", metavar="OUT",
-                        help="save the images with the skeletons drawn: a file for one image; a folder or a "
-                             "pattern with {stem}/{index} for several")  # fmt: skip
+                        help="save the images with the skeletons drawn: a file for one image; for several, a "
+                             "folder (each drawn as <stem>.pose.png) or a pattern with {stem} and/or {index}, "
+                             "e.g. 'drawn/{index:03d}-{stem}.png'")  # fmt: skip
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the model runs (default cpu)")
 
 

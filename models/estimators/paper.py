@@ -1,9 +1,17 @@
 """The paper's pose models as estimators: a feature-matching or feature-concatenation model file + the pipeline.
 
-A model file made by build/ (weights.save_model of a ModelBundle with `pose` and optionally `segmenter`)
-runs here as is: its card names the networks and the pipeline settings, its weights load strictly, and
-pipeline.PosePipeline does the rest. Installed models are found by the chain (registry.py); a file can
-also be run directly with PaperModelEstimator.from_file(path).
+A model file made by build/ runs here as is: its card names the networks and the pipeline settings, its
+weights load strictly, and pipeline.PosePipeline does the rest. The path from training to auto-pose:
+
+    bundle = ModelBundle(pose=pose_net, segmenter=segmenter_net)      # segmenter optional
+    card = weights.make_card(bundle, name="matching-adds", metrics={...}, training_data={...})
+    weights.save_model("matching-adds.safetensors", bundle, card)
+    $ posefinder models install matching-adds.safetensors   # checks it, exports ONNX Runtime versions
+    $ posefinder pose image.png --model matching-adds --draw out.png
+
+PaperModelEstimator(bundle, card) runs an in-memory bundle the same way (evaluation before export); it
+takes the bundle over (eval mode, channels-last memory). Installed models are found by the chain
+(registry.py); a file runs directly with PaperModelEstimator.from_file(path).
 """
 
 from __future__ import annotations
@@ -25,35 +33,66 @@ class PaperModelEstimator:
     model_name: the model's name in its card. settings overrides: any PipelineSettings field.
     """
 
-    def __init__(self, bundle, card, *, device: str = "cpu", **settings: Any) -> None:
+    def __init__(
+        self,
+        bundle,
+        card,
+        *,
+        device: str = "cpu",
+        weights_path: str | Path | None = None,
+        runtime: str | None = None,
+        **settings: Any,
+    ) -> None:
         import torch
+
+        from posefinder.models.estimators import onnx_runtime
 
         self.device = resolve_device(device)
         self.card = card
         self.name = card.architecture
         self.model_name = card.name
         self.bundle = bundle.eval().to(self.device)
-        channels_last = self.device != "cpu" or _cpu_prefers_channels_last()
-        if channels_last:
-            self.bundle.to(memory_format=torch.channels_last)
+        settings_ = PipelineSettings.from_card(card, **settings)
+        # PyTorch runs channels-last (faster on CPU and GPU alike, see benchmarks/estimators.py) ...
+        self.bundle.to(memory_format=torch.channels_last)
+        networks = {"pose": (self.bundle.pose, settings_.input_size)}
+        if self.bundle.segmenter is not None:
+            networks["segmenter"] = (self.bundle.segmenter, settings_.segmenter_input_size)
+        #: which runtime runs each network: "torch" or "onnxruntime"
+        self.runtime: dict[str, str] = {}
+        run: dict = {}
+        for component, (module, size) in networks.items():
+            run[component], self.runtime[component] = module, "torch"
+            # ... and ONNX Runtime, faster still on CPU, where installed (onnx_runtime.py)
+            if weights_path is not None and onnx_runtime.wanted(module, self.device, runtime):
+                network = onnx_runtime.onnx_network(module, Path(weights_path), component, size)
+                if network is not None:
+                    run[component], self.runtime[component] = network, "onnxruntime"
         self.pipeline = PosePipeline(
-            self.bundle.pose,
-            self.bundle.segmenter,
-            PipelineSettings.from_card(card, **settings),
+            run["pose"],
+            run.get("segmenter"),
+            settings_,
             name=self.name,
             model_name=card.name,
             device=self.device,
-            channels_last=channels_last,
+            channels_last=True,
         )
 
     @classmethod
-    def from_file(cls, path: str | Path, *, device: str = "cpu", **settings: Any) -> "PaperModelEstimator":
-        """Load a model file (safetensors + card; ModelError when it is broken or does not fit its card)."""
+    def from_file(
+        cls, path: str | Path, *, device: str = "cpu", runtime: str | None = None, **settings: Any
+    ) -> "PaperModelEstimator":
+        """Load a model file (safetensors + card; ModelError when it is broken or does not fit its card).
+
+        runtime: "auto" (None: $POSEFINDER_RUNTIME, else auto) runs the paper-size networks in ONNX Runtime on
+        CPU where it is installed, the rest in PyTorch; "torch" or "onnx" force one (onnx falls back to
+        torch, with a warning, where it cannot run). See onnx_runtime.py.
+        """
         from posefinder.models import weights
 
         device = resolve_device(device)
         bundle, card = weights.load_bundle(path, device=device)
-        return cls(bundle, card, device=device, **settings)
+        return cls(bundle, card, device=device, weights_path=path, runtime=runtime, **settings)
 
     @property
     def has_segmenter(self) -> bool:
@@ -66,6 +105,18 @@ class PaperModelEstimator:
         return self.pipeline.estimate_batch(images)
 
 
-def _cpu_prefers_channels_last() -> bool:
-    """Whether the CPU path runs the networks in channels-last memory format (see benchmarks/estimators.py)."""
-    return False
+def prepare_runtime(weights_path: str | Path, log=None) -> dict[str, str]:
+    """Export an installed paper-size model's networks to ONNX Runtime now (once; about a minute), so that
+    its first auto-pose is fast; {network: runtime}. Call it after installing a model (the CLI's `models
+    install` does); without it the export happens on the model's first use. log(line) hears what happens."""
+    from posefinder.models import weights
+    from posefinder.models.estimators import onnx_runtime
+
+    onnx_runtime.forget(Path(weights_path))
+    if not onnx_runtime.can_export() or onnx_runtime.choice() == "torch":
+        return {}
+    if weights.stored_values(weights_path) < onnx_runtime.AUTO_MIN_PARAMETERS:
+        return {}  # small networks run in PyTorch
+    if log:
+        log("preparing its ONNX Runtime versions (once; this can take a minute) ...")
+    return PaperModelEstimator.from_file(weights_path).runtime

@@ -18,7 +18,8 @@ Poses come largest character first. Each joint's visibility is 2 when its score 
 Without a segmenter (a model file with a pose network only) the first pass crops the whole image padded
 to a centred square; when `refine` is on, a second pass crops the box around the first pass's confident
 keypoints (grown by `refine_margin` to cover hair and feet, at least a quarter of the image's longer
-side), padded as above, and the pass whose joints score higher on average is kept. The pose's bbox is then None (the keypoints' box stands in).
+side), padded as above, and the pass whose joints score higher on average is kept. The pose's bbox is
+then None (the keypoints' box stands in).
 
 The networks are plain callables: pose_net(x) with x (N, 3, S, S) float RGB in [0, 1] gives (N, 25, H, H)
 logits; segmenter(x) with x (N, 3, s, s) gives (N, 1, s, s) logits. So the pipeline runs the paper's
@@ -253,8 +254,8 @@ class PosePipeline:
         for pose in (p[0] for p in first):
             min_side = REFINE_MIN_SIDE * max(pose.image_size)
             box = _keypoint_box(pose, self.settings.visible_score, self.settings.refine_margin, min_side)
-            chars.append([] if box is None else
-                         [Character(square_crop_box(box, self.settings.input_size, self.settings.padding), None)])  # fmt: skip
+            crop = None if box is None else square_crop_box(box, self.settings.input_size, self.settings.padding)
+            chars.append([] if crop is None else [Character(crop, None)])
         second = self._poses(images, chars)
         return [[b[0]] if b and b[0].score > a[0].score else a for a, b in zip(first, second)]
 

@@ -174,5 +174,6 @@ def load(device: str = "cpu") -> KeypointRCNNEstimator:
     try:
         detector.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ModelError(f"{weights_path()}: not torchvision's Keypoint R-CNN weights ({str(exc).splitlines()[0]})") from None
+        reason = str(exc).splitlines()[0][:160]
+        raise ModelError(f"{weights_path()}: not torchvision's Keypoint R-CNN weights ({reason})") from None
     return KeypointRCNNEstimator(detector, device=device)

@@ -13,6 +13,7 @@ in (DESIGN.md). Widths and depth are configurable so tests and CPU training can 
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from functools import partial
 
@@ -21,7 +22,7 @@ from torch import nn
 from torchvision.models.detection import KeypointRCNN
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
-from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
+from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign, roi_align
 
 from posefinder.models.nets import KEYPOINT_RCNN_COCO_URL, records_spec
 from posefinder.models.nets.resnet import Normalize, ResNet
@@ -118,13 +119,28 @@ class KeypointRCNNFeatures(nn.Module):
             x = nn.functional.interpolate(
                 x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
             )
-        n, _, h, w = x.shape
         fpn: OrderedDict = self.backbone(self.normalize(x))
-        box = torch.tensor([[0.0, 0.0, float(w), float(h)]], dtype=x.dtype, device=x.device)
-        pooled = self.keypoint_roi_pool(fpn, [box] * n, [(h, w)] * n)
+        pooled = self.pool_whole_image(fpn, x)
         feats = self.keypoint_head(pooled)
         logits = self.keypoint_predictor(feats)
         return {"fpn": fpn, "keypoint_features": feats, "keypoint_logits": logits}
+
+    def pool_whole_image(self, fpn: dict, x: torch.Tensor) -> torch.Tensor:
+        """The keypoint RoIAlign of one box covering each whole image: what torchvision's MultiScaleRoIAlign
+        gives for it (the FPN level of eq. 1 of the FPN paper, its scale, 14 x 14 bins, sampling ratio 2),
+        computed without a Python loop over the batch so that exports keep the batch size dynamic."""
+        pooler = self.keypoint_roi_pool
+        h, w = x.shape[-2:]
+        feats = [fpn[k] for k in pooler.featmap_names]
+        scales = [2.0 ** round(math.log2(f.shape[-2] / h)) for f in feats]
+        k_min, k_max = -round(math.log2(scales[0])), -round(math.log2(scales[-1]))
+        level = math.floor(pooler.canonical_level + math.log2(math.sqrt(h * w) / pooler.canonical_scale) + 1e-6)
+        index = min(max(level, k_min), k_max) - k_min
+        n = x.shape[0]
+        batch = torch.arange(n, dtype=x.dtype, device=x.device).unsqueeze(1)
+        box = torch.tensor([[0.0, 0.0, float(w), float(h)]], dtype=x.dtype, device=x.device).expand(n, 4)
+        return roi_align(feats[index], torch.cat([batch, box], dim=1), output_size=pooler.output_size,
+                         spatial_scale=scales[index], sampling_ratio=pooler.sampling_ratio)  # fmt: skip
 
 
 @records_spec("task_source")

@@ -27,7 +27,7 @@ resamples are antialiased.
 Parameter counts at the paper's sizes (Table 1 counts the frozen sources too, in inference mode):
 - feature matching: 9.95M = tagger trunk conv1..layer3 8.54M (frozen) + 1.40M trained (domain converter
   0.41M, matcher 0.59M, task converter 0.02M, head 0.38M). Paper: 9.9M; the same network.
-- feature concatenation: 53.97M = tagger trunk 8.54M + task source 44.64M (R50-FPN backbone 26.80M,
+- feature concatenation: 53.98M = tagger trunk 8.54M + task source 44.64M (R50-FPN backbone 26.80M,
   keypoint head 17.70M, predictor 0.14M) + 0.80M trained. Paper: 86.8M, which is the trunk + their whole
   detectron2 R101-FPN Keypoint R-CNN (77.5M, Table 1's "Task-Pretrained (R-CNN)", counting the RPN and the
   box head that a crop with a given box never runs) + the trained parts. Counted that way here: 8.54 +

@@ -1,0 +1,176 @@
+"""ONNX Runtime for the paper models' networks on CPU: exported once per model file, cached, checked, then run.
+
+benchmarks/estimators.py measures the options for running the networks on this kind of CPU; ONNX
+Runtime is the fastest that keeps the outputs equal (see its output quoted in the estimators' report).
+It is an optional extra (`pip install posefinder[onnx]`: onnxruntime to run, onnx + onnxscript to export
+with torch's exporter). Where it is not installed, or for CUDA, the networks run in PyTorch.
+
+A network is exported with torch.onnx.export (dynamo exporter, opset 18, dynamic batch) at the size the
+pipeline feeds it, into paths.cache_dir()/onnx/, named after the model file's name, size, mtime and the
+library versions, so a changed or reinstalled model is exported anew. Every export is checked against
+PyTorch on a random input before it is used (max abs difference <= EXPORT_ATOL); a failed export or check
+falls back to PyTorch for that network, with one warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from posefinder.models import paths
+
+#: Largest difference from PyTorch's output (logits) accepted for an exported network.
+EXPORT_ATOL = 1e-3
+
+#: Environment variable choosing the runtime of the paper models on CPU: "auto" (default), "onnx", "torch".
+RUNTIME_ENV = "POSEFINDER_RUNTIME"
+
+#: "auto" exports only networks at least this large: small ones run fast in PyTorch and are not worth
+#: an export (tests' tiny models stay in PyTorch); the paper's networks have 8-40M.
+AUTO_MIN_PARAMETERS = 1_000_000
+
+
+def can_run() -> bool:
+    """Whether onnxruntime is installed (running an export needs nothing else)."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def can_export() -> bool:
+    """Whether torch's ONNX exporter has what it needs (onnx and onnxscript)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript", "onnxruntime"))
+
+
+def choice(runtime: str | None = None) -> str:
+    """"auto", "onnx" or "torch": the runtime argument, else $POSEFINDER_RUNTIME, else "auto"."""
+    value = (runtime or os.environ.get(RUNTIME_ENV, "") or "auto").strip().lower()
+    if value not in ("auto", "onnx", "torch"):
+        raise ValueError(f"runtime must be auto, onnx or torch, not {value!r} (argument or ${RUNTIME_ENV})")
+    return value
+
+
+def wanted(module, device: str, runtime: str | None = None) -> bool:
+    """Whether a network should run in ONNX Runtime: on CPU where onnxruntime is installed, when the runtime
+    is "onnx", or "auto" and the network has at least AUTO_MIN_PARAMETERS parameters."""
+    value = choice(runtime)
+    if value == "torch" or device != "cpu" or not can_run():
+        return False
+    return value == "onnx" or sum(p.numel() for p in module.parameters()) >= AUTO_MIN_PARAMETERS
+
+
+def export_path(weights_path: Path, component: str, input_size: int) -> Path:
+    """Where the ONNX export of one network of a model file is cached."""
+    import onnxruntime
+    import torch
+
+    from posefinder import __version__
+
+    st = Path(weights_path).stat()
+    versions = f"{torch.__version__}|{onnxruntime.__version__}|{__version__}"
+    key = f"{Path(weights_path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{versions}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return paths.cache_dir() / "onnx" / f"{Path(weights_path).stem}-{component}-{input_size}-{digest}.onnx"
+
+
+def export(module, input_size: int, path: Path) -> Path:
+    """Export a network taking (N, 3, input_size, input_size) to path (atomically; quiet)."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    example = torch.rand(2, 3, input_size, input_size)  # batch 2: a batch of 1 would be specialised
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), str(tmp), dynamo=True, opset_version=18, input_names=["x"],
+                          output_names=["y"], dynamic_shapes={"x": {0: batch}}, external_data=False)  # fmt: skip
+    tmp.replace(path)
+    return path
+
+
+class OrtNetwork:
+    """An exported network run by ONNX Runtime; called like the PyTorch module (CPU tensors in and out)."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        import torch
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # no busy-waiting between operators: on a shared or busy CPU (a GUI beside it) it only costs
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path = path
+
+    def __call__(self, x):
+        import torch
+
+        out = self.session.run(None, {"x": np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(out)
+
+
+def max_difference(module, network, input_size: int, seed: int = 0) -> float:
+    """Largest absolute difference between a PyTorch module and its export on random batches of 1 and 2
+    (inf when the export refuses one)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for batch in (1, 2):
+        x = torch.rand(batch, 3, input_size, input_size, generator=gen)
+        with torch.inference_mode():
+            ref = module(x).float()
+        try:
+            out = network(x)
+        except Exception:  # e.g. an export whose batch size was fixed
+            return float("inf")
+        if out.shape != ref.shape:
+            return float("inf")
+        worst = max(worst, float((out - ref).abs().max()))
+    return worst
+
+
+def onnx_network(module, weights_path: Path, component: str, input_size: int):
+    """The cached (or freshly exported and checked) ONNX Runtime version of a network, or None (PyTorch
+    stays in use) when it cannot be exported, loaded or does not match."""
+    path = export_path(weights_path, component, input_size)
+    try:
+        if not path.is_file():
+            if not can_export():
+                return None
+            export(module, input_size, path)
+            network = OrtNetwork(path)
+            diff = max_difference(module, network, input_size)
+            if not diff <= EXPORT_ATOL:
+                path.unlink(missing_ok=True)
+                warnings.warn(f"{component}: the ONNX export differs from PyTorch by {diff:.2g}; using PyTorch",
+                              stacklevel=2)  # fmt: skip
+                return None
+            return network
+        return OrtNetwork(path)
+    except Exception as exc:  # an exporter or runtime failure must never stop auto-pose
+        path.unlink(missing_ok=True)
+        warnings.warn(f"{component}: ONNX Runtime unavailable ({type(exc).__name__}: {str(exc)[:120]}); using PyTorch",
+                      stacklevel=2)  # fmt: skip
+        return None
+
+
+def forget(weights_path: Path) -> int:
+    """Delete the cached exports of a model file (when it is removed or replaced); how many were deleted."""
+    folder = paths.cache_dir() / "onnx"
+    mine = re.compile(re.escape(Path(weights_path).stem) + r"-[a-z]+-\d+-[0-9a-f]{16}\.onnx")
+    count = 0
+    for path in folder.iterdir() if folder.is_dir() else []:
+        if mine.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+            count += 1
+    return count

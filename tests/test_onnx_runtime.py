@@ -1,0 +1,39 @@
+"""ONNX Runtime for the paper models (optional extra): the export runs, matches PyTorch, is cached and forgotten."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from estimator_fakes import blob_image, tiny_model_file
+from posefinder.models.estimators import onnx_runtime
+from posefinder.models.estimators.paper import PaperModelEstimator
+
+pytestmark = pytest.mark.skipif(not onnx_runtime.can_export(), reason="onnxruntime/onnx/onnxscript not installed")
+
+
+@pytest.mark.slow
+def test_forced_onnx_runtime_gives_the_pytorch_poses_and_is_cached(tmp_path):
+    """One export (the pose network; the segmenter's goes the same way and benchmarks/estimators.py checks
+    the paper-size ones): about 10 s on an idle 2-core CPU."""
+    path = tiny_model_file(tmp_path, name="tiny", segmenter=False)
+    image = blob_image((120, 90), [(30, 10, 50, 70)], [(50.0, 40.0)], 5.0)
+    torch_est = PaperModelEstimator.from_file(path, runtime="torch")
+    onnx_est = PaperModelEstimator.from_file(path, runtime="onnx")
+    assert (torch_est.runtime, onnx_est.runtime) == ({"pose": "torch"}, {"pose": "onnxruntime"})
+    network = onnx_runtime.OrtNetwork(onnx_runtime.export_path(path, "pose", 64))
+    assert onnx_runtime.max_difference(torch_est.bundle.pose, network, 64, seed=3) <= onnx_runtime.EXPORT_ATOL
+    (a,), (b,) = torch_est.estimate(image), onnx_est.estimate(image)
+    assert np.abs(a.xy - b.xy).max() < 0.05 and np.abs(a.scores - b.scores).max() < 1e-3
+    assert PaperModelEstimator.from_file(path, runtime="onnx").runtime == {"pose": "onnxruntime"}  # cached
+    cached = [p.name for p in onnx_runtime.export_path(path, "pose", 64).parent.iterdir()]
+    assert len(cached) == 1 and cached[0].startswith("tiny-pose-64-")
+    assert onnx_runtime.forget(tmp_path / "tin.safetensors") == 0 and onnx_runtime.forget(path) == 1
+
+
+def test_auto_keeps_tiny_networks_in_pytorch(tmp_path, monkeypatch):
+    path = tiny_model_file(tmp_path, name="tiny", segmenter=False)
+    assert PaperModelEstimator.from_file(path).runtime == {"pose": "torch"}
+    monkeypatch.setenv(onnx_runtime.RUNTIME_ENV, "fast")
+    with pytest.raises(ValueError, match="auto, onnx or torch"):
+        PaperModelEstimator.from_file(path)
