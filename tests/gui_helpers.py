@@ -134,6 +134,24 @@ class SlowContentEstimator:
         return [pose]
 
 
+class HoldingEstimator(SlowContentEstimator):
+    """SlowContentEstimator whose image number `hold_at` (counting every call) first sets `held` and runs
+    `hold()`, e.g. waiting for the index run's cancel event: once `held` is set, the run is mid-batch,
+    however slow the machine."""
+
+    def __init__(self, hold_at: int, hold, delay_s: float = 0.0):
+        super().__init__(delay_s)
+        self.hold_at = hold_at
+        self.hold = hold
+        self.held = threading.Event()
+
+    def estimate(self, image):
+        if self.calls + 1 == self.hold_at:
+            self.held.set()
+            self.hold()
+        return super().estimate(image)
+
+
 def standing_pose(**kw) -> Pose:
     return pose_from_unit(standing_keypoints(), **kw)
 

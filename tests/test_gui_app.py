@@ -56,12 +56,13 @@ def test_posefinder_without_arguments_opens_the_app_on_the_last_library(qtbot, t
     def capture(window, path):
         seen["library"] = window.library.path
         seen["results"] = len(window.results.results())
+        seen["tiles"] = sum(window.results.thumbnail(r) is not None for r in window.results.results())
         Path(path).write_bytes(b"")
         return Path(path)
 
     monkeypatch.setattr(gui, "save_screenshot", capture)
     assert gui.launch(screenshot=tmp_path / "x.png") == 0
-    assert seen == {"library": lib.resolve(), "results": 6}
+    assert seen == {"library": lib.resolve(), "results": 6, "tiles": 6}  # the screenshot waits for the tiles
 
 
 def test_settings_persist_across_windows(qtbot, tmp_path):

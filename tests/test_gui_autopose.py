@@ -131,21 +131,51 @@ def test_a_second_drop_wins_over_a_slower_first_one(qtbot, tmp_path):
     first_gate, second_gate = threading.Event(), threading.Event()
     slow, fast = varied_poses(2, seed=21)
     answers = iter([(slow, first_gate), (fast, second_gate)])
+    started = []
 
     class TwoAnswers:
         name = "two"
 
         def estimate(self, image):
             pose, gate = next(answers)
+            started.append(pose)
             gate.wait(10)
             return [pose]
 
     window = open_window(qtbot, make_library(tmp_path / "lib", varied_poses(4)), estimator=TwoAnswers())
     window.canvas.imageDropped.emit(_image(600, 400), "first.png")
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: len(started) == 1, timeout=10_000)  # the first drop's estimate took the slow answer
     with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000):
         window.canvas.imageDropped.emit(_image(600, 400), "second.png")
         second_gate.set()
     first_gate.set()
     qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
     assert window.canvas.pose().allclose(fast, atol=1e-6) and not window.canvas.is_busy()
+
+
+def test_using_a_result_while_an_estimate_runs_wins_and_ends_the_busy_indicator(qtbot, tmp_path):
+    gate = threading.Event()
+    estimated = varied_poses(1, seed=30)[0]
+    lib = make_library(tmp_path / "lib", varied_poses(4))
+    window = open_window(qtbot, lib, estimator=FakeEstimator([estimated], gate=gate))
+    window.canvas.imageDropped.emit(_image(600, 400), "drop.png")
+    assert window.canvas.is_busy()
+    chosen = window.results.results()[1]
+    window.use_as_query(chosen)  # the user changed their mind before the estimate came
+    assert not window.canvas.is_busy()
+    gate.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert window.canvas.pose().with_only(chosen.pose.present).allclose(chosen.pose, atol=1e-6)
+
+
+def test_an_estimate_still_counts_after_opening_another_library(qtbot, tmp_path):
+    gate = threading.Event()
+    estimated = varied_poses(1, seed=31)[0]
+    lib = make_library(tmp_path / "lib", varied_poses(4))
+    window = open_window(qtbot, lib, estimator=FakeEstimator([estimated], gate=gate))
+    window.canvas.imageDropped.emit(_image(600, 400), "drop.png")
+    assert window.open_library(make_library(tmp_path / "other", varied_poses(3, seed=5)))
+    with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000) as sig:
+        gate.set()
+    assert sig.args == [True] and not window.canvas.is_busy()
+    assert window.canvas.pose().with_only(estimated.present).allclose(estimated, atol=1e-6)

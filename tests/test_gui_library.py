@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from gui_helpers import SlowContentEstimator, open_window, wait_search
+import threading
+
+from gui_helpers import HoldingEstimator, SlowContentEstimator, open_window, wait_search
 from library_helpers import write_pngs
 
 from posefinder.models.errors import ModelError
@@ -15,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("qapp")
 
 def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):
     write_pngs(tmp_path / "pics", 24)
-    est = SlowContentEstimator(0.03)
+    # image 9 waits for the cancel: two batches of 4 are in, the third is running when it comes
+    est = HoldingEstimator(9, lambda: window.library_panel._task.cancel_event.wait(10))
     window = open_window(qtbot, estimator=est)
     assert window.open_library(tmp_path / "lib", create=True)
     panel = window.library_panel
@@ -28,14 +31,14 @@ def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):
     assert panel.start_index(batch_size=4)
     panel._task.progress.connect(lambda done, total: seen.append((done, total)))
     assert progress.isVisible() and panel.cancel_button.isVisible() and not panel.index_button.isVisible()
-    qtbot.waitUntil(lambda: progress.value() >= 8, timeout=10_000)
-    assert progress.maximum() == 24
+    qtbot.waitUntil(lambda: est.held.is_set() and progress.value() == 8, timeout=10_000)
+    assert progress.maximum() == 24 and panel.indexing()
     with qtbot.waitSignal(panel.indexFinished, timeout=10_000) as sig:
         panel.cancel_index()
     report = sig.args[0]
-    assert report.cancelled and not progress.isVisible()
+    assert report.cancelled and not progress.isVisible() and not panel.indexing()
     counts = panel.counts()
-    assert 8 <= counts.images < 24 and counts.images % 4 == 0 and counts.poses == counts.images
+    assert counts.images == 12 and counts.poses == 12  # the batch running at the cancel was finished
     assert "Cancelled" in panel.status.text()
     assert seen and all(total == 24 for _, total in seen)
 
@@ -51,17 +54,20 @@ def test_closing_the_app_mid_index_loses_nothing_and_the_next_run_finishes(qtbot
     pics = tmp_path / "pics"
     write_pngs(pics, 40)
     libdir = tmp_path / "lib"
-    window = open_window(qtbot, estimator=SlowContentEstimator(0.04))
+    # image 9 waits for the cancel that closing the window sends: the third batch is running then
+    held = HoldingEstimator(9, lambda: panel._task.cancel_event.wait(10))
+    window = open_window(qtbot, estimator=held)
     window.open_library(libdir, create=True)
     panel = window.library_panel
     panel.add_folder(pics, index=False)
     panel.start_index(batch_size=4)
-    qtbot.waitUntil(lambda: panel.counts().images >= 8, timeout=20_000)
+    qtbot.waitUntil(held.held.is_set, timeout=20_000)
+    assert panel.counts().images == 8
     window.close()  # cancels and waits for the current batch
     assert not panel.indexing()
     with Library.open(libdir) as lib:  # the writer lock is free again, nothing half-written
         c = lib.counts()
-        assert 8 <= c.images < 40 and c.images % 4 == 0 and c.poses == c.images
+        assert c.images == 12 and c.poses == 12
         assert lib._con().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     est = SlowContentEstimator(0)
@@ -85,8 +91,10 @@ def test_counts_show_images_waiting_for_a_model_and_unreadable_ones(qtbot, tmp_p
     window = open_window(qtbot)
     window.open_library(tmp_path / "lib", create=True)
     panel = window.library_panel
+    done = window.searches_done()
     with qtbot.waitSignal(panel.indexFinished, timeout=10_000):
         assert panel.add_folder(pics)
+    wait_search(qtbot, window, done)  # the search the finished run started
     labels = {k: v.text() for k, v in panel.count_labels.items()}
     assert labels == {"images": "3", "poses": "0", "images_without_character": "0",
                       "images_not_estimated": "3", "images_bad": "1"}  # fmt: skip
@@ -107,3 +115,36 @@ def test_remove_a_folder_removes_its_poses(qtbot, tmp_path):
     assert window.library_panel.remove_folder((tmp_path / "a").resolve())
     assert len(wait_search(qtbot, window, done)) == 2
     assert window.library_panel.folder_list.count() == 1 and window.filters.folder_combo.count() == 2
+
+
+def test_a_run_stopped_by_opening_another_library_does_not_end_the_next_run(qtbot, qapp, tmp_path):
+    """Opening library B stops A's run; A's report, arriving late, must not end or show as B's run."""
+    write_pngs(tmp_path / "a", 12, seed=1)
+    write_pngs(tmp_path / "b", 6, seed=2, start=50)
+    window = open_window(qtbot, estimator=SlowContentEstimator(0))
+    panel = window.library_panel
+    assert window.open_library(tmp_path / "A", create=True)
+    # A's image 5 waits for the cancel that opening B sends
+    panel.estimator = held = HoldingEstimator(5, lambda: panel._task.cancel_event.wait(10))
+    panel.add_folder(tmp_path / "a", index=False)
+    assert panel.start_index(batch_size=4)
+    qtbot.waitUntil(held.held.is_set, timeout=10_000)
+    assert window.open_library(tmp_path / "B", create=True)  # stops A's run (after its batch)
+    assert not panel.indexing() and window.actions_by_name["indexNow"].isEnabled()
+
+    gate = threading.Event()
+    panel.estimator = HoldingEstimator(1, lambda: gate.wait(10))  # B's run waits until the test lets it go
+    panel.add_folder(tmp_path / "b", index=False)
+    assert panel.start_index(batch_size=4)
+    finished = []
+    panel.indexFinished.connect(finished.append)
+    qapp.processEvents()  # deliver what A's run posted before it stopped
+    assert panel.indexing() and panel.progress.isVisible() and panel.cancel_button.isVisible()
+    assert not panel.start_index() and not window.actions_by_name["indexNow"].isEnabled()
+    assert finished == [] and "Cancelled" not in panel.status.text()
+    with qtbot.waitSignal(panel.indexFinished, timeout=10_000) as sig:
+        gate.set()
+    assert not sig.args[0].cancelled and sig.args[0].added == 6 and finished == [sig.args[0]]
+    assert panel.count_labels["images"].text() == "6"
+    with Library.open(tmp_path / "A", readonly=True) as lib:
+        assert lib.counts().images == 8  # A's run finished the batch it was in, then stopped

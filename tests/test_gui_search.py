@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gui_helpers import (
@@ -114,9 +116,13 @@ def test_number_of_results_and_folder_filters(qtbot, tmp_path):
         from posefinder.models.library.indexer import default_runner
 
         lib.index([tmp_path / "a", tmp_path / "b"], runner=default_runner(SlowContentEstimator(0)))
+    imported = open_window(qtbot, make_library(tmp_path / "imported", varied_poses(3)))
+    assert imported.filters.folder_combo.count() == 1 and not imported.filters.folder_combo.isEnabled()
+    assert "no image folders" in imported.filters.folder_combo.toolTip()  # says why it cannot filter
+    imported.close()
     window = open_window(qtbot, tmp_path / "lib")
     assert len(window.results.results()) == 11
-    assert window.filters.folder_combo.count() == 3  # all, a, b
+    assert window.filters.folder_combo.count() == 3 and window.filters.folder_combo.isEnabled()  # all, a, b
 
     done = window.searches_done()
     window.filters.k_spin.setValue(4)
@@ -194,12 +200,9 @@ def test_tiles_show_the_thumbnail_or_a_neutral_tile_with_the_skeleton(qtbot, tmp
         neutral = tile_array(check, results["gone.png"])
         assert neutral.shape == (256, 256, 3)
     for arr in (tile, neutral):
-        colors = {tuple(c) for c in arr.reshape(-1, 3)}
-        assert SIDE_COLORS["left"] in colors and SIDE_COLORS["right"] in colors
-    # the grid loads them off the GUI thread and caches them
-    qtbot.waitUntil(lambda: window.results.thumbnails_idle(), timeout=5000)
-    qtbot.wait(50)
-    window.results.viewport().repaint()
+        for side in ("left", "right"):
+            assert (arr == np.array(SIDE_COLORS[side], np.uint8)).all(axis=-1).any(), side
+    # the grid loads them off the GUI thread, once painted, and caches them
     qtbot.waitUntil(lambda: window.results.thumbnails_idle(), timeout=5000)
     for r in window.results.results():
         image = window.results.thumbnail(r)
@@ -222,26 +225,6 @@ def test_context_menu_copies_the_path_and_offers_the_pose_actions(qtbot, tmp_pat
     with qtbot.waitSignal(window.results.useAsQueryRequested) as sig:
         actions["Use this pose as the query"].trigger()
     assert sig.args[0] is result
-
-
-def test_latest_only_worker_drops_stale_results(qtbot):
-    import threading
-
-    from posefinder.app.gui.workers import LatestOnlyWorker
-
-    worker = LatestOnlyWorker("test")
-    gate = threading.Event()
-    got = []
-    worker.finished.connect(lambda ticket, result, _s: got.append(result))
-    worker.submit(lambda: gate.wait(5) and "first")  # running, becomes stale
-    for i in range(5):
-        worker.submit(lambda i=i: f"queued {i}")  # each replaces the one before
-    last = worker.submit(lambda: "latest")
-    gate.set()
-    qtbot.waitUntil(lambda: worker.idle() and bool(got), timeout=5000)
-    qtbot.wait(50)
-    assert got == ["latest"] and worker.is_current(last)
-    worker.stop()
 
 
 def test_too_few_joints_on_says_what_to_do(qtbot, tmp_path):
@@ -275,3 +258,97 @@ def test_orientation_option_tells_a_handstand_from_standing(qtbot, tmp_path):
     window.filters.orientation_combo.setCurrentIndex(2)  # same rotation
     results = wait_search(qtbot, window, done)
     assert window.last_query.orientation_weight == 2.0 and results[0].pose_id == 2
+
+
+def test_double_click_or_enter_opens_the_file_and_the_menu_opens_reveals_and_corrects(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QObject, Qt, QUrl, Slot
+    from PySide6.QtGui import QDesktopServices
+
+    from posefinder.app.gui import results as results_mod
+
+    class Opened(QObject):
+        def __init__(self):
+            super().__init__()
+            self.paths = []
+
+        @Slot(QUrl)
+        def open(self, url):
+            self.paths.append(Path(url.toLocalFile()))
+
+    pics = tmp_path / "pics"
+    images = write_pngs(pics, 2)
+    poses = varied_poses(3, seed=3)
+    lib = make_library(tmp_path / "lib", poses, names=[images[0].name, images[1].name, "gone.png"], images_dir=pics)
+    revealed = []
+    monkeypatch.setattr(results_mod, "reveal_in_folder", lambda path: revealed.append(path) or True)
+    opened = Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")  # what the system would open
+    try:
+        window = open_window(qtbot, lib)
+        view = window.results
+        shown = view.results()
+        with_file = [r for r in shown if r.path is not None]
+        row = shown.index(with_file[0])
+        tile = view.visualRect(view.model().index(row, 0)).center()
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=tile)  # QTest's double click is
+        qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=tile)  # only its second press
+        assert opened.paths == [with_file[0].path]
+        view.setCurrentIndex(view.model().index(shown.index(with_file[1]), 0))
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+        assert opened.paths[-1] == with_file[1].path
+
+        actions = {a.text(): a for a in view.context_menu(with_file[0]).actions() if a.text()}
+        actions["Open"].trigger()
+        actions["Show in folder"].trigger()
+        assert opened.paths[-1] == with_file[0].path and revealed == [with_file[0].path]
+        actions["Correct this pose…"].trigger()
+        qtbot.waitUntil(lambda: window.correction is not None, timeout=5000)
+        assert window.correction.pose_id == with_file[0].pose_id and window.canvas.guide_image() is not None
+
+        no_file = next(r for r in shown if r.path is None)  # imported without its image
+        actions = {a.text(): a for a in view.context_menu(no_file).actions() if a.text()}
+        assert not actions["Open"].isEnabled() and not actions["Show in folder"].isEnabled()
+        with qtbot.waitSignal(view.message) as sig:
+            assert not view.open_result(no_file)
+        assert "no image file" in sig.args[0] and len(opened.paths) == 3
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+
+
+def test_a_correction_still_loading_its_image_loses_to_a_newer_request(qtbot, tmp_path, monkeypatch):
+    """Correct a pose, then use another as the query (or open another library) while its image loads:
+    the late image must not start the correction (its Save would write that pose id into whatever
+    library is open then)."""
+    import threading
+
+    from posefinder.models import imageio
+
+    pics = tmp_path / "pics"
+    images = write_pngs(pics, 3, size=(400, 600))
+    lib = make_library(tmp_path / "lib", varied_poses(3, seed=8), names=[p.name for p in images], images_dir=pics)
+    other = make_library(tmp_path / "other", varied_poses(3, seed=9))
+    real_load = imageio.load_image
+    gate = threading.Event()
+
+    def slow_load(path, *args, **kw):
+        gate.wait(10)
+        return real_load(path, *args, **kw)
+
+    monkeypatch.setattr(imageio, "load_image", slow_load)
+    window = open_window(qtbot, lib)
+    target, chosen = window.results.results()[:2]
+    window.correct_pose(target)
+    window.use_as_query(chosen)
+    gate.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert window.correction is None and not window.actions_by_name["savePose"].isEnabled()
+    assert window.canvas.pose().with_only(chosen.pose.present).allclose(chosen.pose, atol=1e-6)
+    assert window.canvas.guide_image() is None
+
+    gate.clear()
+    window.correct_pose(target)
+    assert window.open_library(other)
+    gate.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert window.correction is None and not window.actions_by_name["savePose"].isEnabled()
+    assert not window.save_corrected_pose()

@@ -44,22 +44,20 @@ def application(argv: list[str] | None = None):
 
 def wait_until_settled(window, timeout_s: float = SCREENSHOT_TIMEOUT_S) -> bool:
     """Run the event loop until the window has shown its first results and loaded their thumbnails (or
-    has nothing to load); False when timeout_s passed first."""
+    has nothing to load); False when timeout_s passed first.
+
+    window.busy() is exact: a search, task or thumbnail counts until its outcome is shown, and new results
+    until their first paint has asked for the tiles it shows."""
     import time
 
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
     deadline = time.monotonic() + timeout_s
-    settled_since = None
     while time.monotonic() < deadline:
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        if window.busy() or (window.library is not None and window.searches_done() == 0):
-            settled_since = None
-        elif settled_since is None:
-            settled_since = time.monotonic()
-        elif time.monotonic() - settled_since > 0.3:  # thumbnails requested by the last paint are loaded too
+        if not window.busy() and (window.library is None or window.searches_done() > 0):
             return True
-        time.sleep(0.01)
+        time.sleep(0.005)
     return False
 
 

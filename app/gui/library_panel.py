@@ -204,7 +204,8 @@ class LibraryPanel(QWidget):
         self.refresh()
 
     def indexing(self) -> bool:
-        return self._task is not None and self._task.running()
+        """An index run was started and its end has not been handled yet (it may be finishing its batch)."""
+        return self._task is not None
 
     def refresh(self) -> None:
         """Re-read the folders and counts."""
@@ -334,10 +335,10 @@ class LibraryPanel(QWidget):
                     self._index_lib = None
                     lib.close()
 
-        self._task = Task(run, name="index", parent=self)
-        self._task.progress.connect(self._on_progress)
-        self._task.finished.connect(self._on_finished)
-        self._task.failed.connect(self._on_finished)
+        task = self._task = Task(run, name="index", parent=self)
+        task.progress.connect(self._current_only(task, self._on_progress))
+        task.finished.connect(self._current_only(task, self._on_finished))
+        task.failed.connect(self._current_only(task, self._on_finished))
         self.progress.setRange(0, 0)  # scanning: busy until the first progress report
         self.progress.setVisible(True)
         self.status.setText("Looking for new and changed images…")
@@ -355,14 +356,29 @@ class LibraryPanel(QWidget):
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Cancel a running index and wait for it (at most timeout seconds); True when it stopped.
 
-        A run still going after that dies with the process: its committed batches are kept."""
-        if self._task is None:
+        A run still going after that dies with the process: its committed batches are kept. The report of a
+        run stopped here is dropped (indexFinished is not emitted); indexingChanged(False) is."""
+        task = self._task
+        if task is None:
             return True
-        self._task.cancel()
-        stopped = self._task.wait(timeout)
-        if stopped:
-            self._task = None
-        return stopped
+        task.cancel()
+        if not task.wait(timeout):
+            return False
+        self._task = None
+        self.progress.setVisible(False)
+        self._update_buttons()
+        self.indexingChanged.emit(False)
+        return True
+
+    def _current_only(self, task: Task, slot):
+        """slot, called only while task is the panel's run: a run stopped by shutdown() (another library
+        was opened meanwhile) may still report, and must not end or show as the next run."""
+
+        def call(*args):
+            if task is self._task:
+                slot(*args)
+
+        return call
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))

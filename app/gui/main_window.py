@@ -178,7 +178,7 @@ class MainWindow(QMainWindow):
         self._tasks: set[Task] = set()
         self._searches_done = 0
         self._pose_count = 0  # poses the open library searched at the last search
-        self._autopose_seq = 0  # the latest auto-pose started (an older one's answer is dropped)
+        self._canvas_seq = 0  # the latest request to set the canvas's pose (a drop, a result used or corrected)
 
         # parts
         self.canvas = PoseCanvas()
@@ -597,10 +597,9 @@ class MainWindow(QMainWindow):
 
     def auto_pose(self, image: np.ndarray, name: str = "the image") -> None:
         """Estimate the image's pose off the GUI thread; the skeleton snaps to the best one."""
+        seq = self._new_canvas_request()
         self.canvas.set_busy(True, f"Finding the pose in {name}…")
         self.statusBar().showMessage(f"Finding the pose in {name}…")
-        self._autopose_seq += 1
-        seq = self._autopose_seq
 
         def estimate(_task):
             est = self._estimator or self._loaded_estimator
@@ -614,8 +613,8 @@ class MainWindow(QMainWindow):
         self._start_task(estimate, lambda outcome: self._on_auto_pose(outcome, name, seq), name="auto-pose")
 
     def _on_auto_pose(self, outcome, name: str, seq: int) -> None:
-        if seq != self._autopose_seq:
-            return  # another image was dropped since: its pose is the one that counts
+        if seq != self._canvas_seq:
+            return  # another image was dropped (or a result chosen) since: that pose is the one that counts
         self.canvas.set_busy(False)
         guide_note = "The image stays under the skeleton as a guide for posing by hand."
         if isinstance(outcome, ModelError):
@@ -669,8 +668,17 @@ class MainWindow(QMainWindow):
         self.canvas.set_guide_image(None)
 
     # -- results -> canvas -----------------------------------------------------------------------------------
+    def _new_canvas_request(self) -> int:
+        """A new request that sets the canvas's pose (an image dropped, a result used or corrected): the
+        answers of older ones still on their way (an estimate, an image loading) are dropped."""
+        self._canvas_seq += 1
+        if self.canvas.is_busy():  # an estimate it replaces
+            self.canvas.set_busy(False)
+        return self._canvas_seq
+
     def use_as_query(self, result) -> None:
         """Search with a result's pose: it becomes the canvas's skeleton."""
+        self._new_canvas_request()
         self.end_correction()
         self.canvas.set_guide_image(None)
         self.canvas.set_pose(result.pose)
@@ -680,6 +688,8 @@ class MainWindow(QMainWindow):
         """Open a result's pose for correction: its image as the guide, its pose on the canvas."""
         name = display_name(result)
         path = result.path
+        seq, library = self._new_canvas_request(), self.library
+        self.end_correction()
 
         def load(_task):
             from posefinder.models.imageio import load_image
@@ -687,6 +697,8 @@ class MainWindow(QMainWindow):
             return load_image(path) if path is not None and Path(path).is_file() else None
 
         def loaded(image):
+            if seq != self._canvas_seq or library is not self.library:
+                return  # another pose was asked for, or another library opened, while the image loaded
             if isinstance(image, BaseException):
                 self.banner.show_message(f"{name}: {image}; correcting the pose without its image", "warn")
                 image = None

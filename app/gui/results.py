@@ -320,7 +320,10 @@ class ResultsView(QListView):
         self._wanted.clear()
 
     def thumbnails_idle(self) -> bool:
-        return not self._wanted and self._loader.idle()
+        """No tile is waiting to be asked for, loading, or loaded and not yet cached; results set on a shown
+        grid are first painted (the paint asks for the tiles it shows)."""
+        awaiting_paint = self._unpainted and self.results_model.rowCount() > 0 and self.isVisible()
+        return not awaiting_paint and not self._wanted and self._loader.idle()
 
     def _on_loaded(self, key, image) -> None:
         if image is None:
@@ -502,6 +505,12 @@ class FilterBar(QFrame):
         i = self.folder_combo.findData(str(current)) if current is not None else 0
         self.folder_combo.setCurrentIndex(max(i, 0))
         self.folder_combo.blockSignals(False)
+        # poses imported with their images (the demo library) have no image folder to choose
+        self.folder_combo.setEnabled(bool(folders))
+        self.folder_combo.setToolTip(
+            "Only show images under this folder" if folders
+            else "This library has no image folders to choose from (add one in the Library panel)"
+        )  # fmt: skip
         if current is not None and i < 0:
             self.changed.emit()
 

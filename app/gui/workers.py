@@ -28,21 +28,25 @@ def _emit(signal, *args) -> None:
 class LatestOnlyWorker(QObject):
     """Runs submitted jobs one at a time on its own thread; only the newest submitted job matters.
 
-    submit(fn) replaces any job still waiting (it never runs) and returns a ticket; when a job finishes,
-    its result is emitted only if no newer job was submitted meanwhile (stale results are dropped here,
-    and `is_current(ticket)` lets the receiver drop one that became stale in the queue).
+    submit(fn) replaces any job still waiting (it never runs) and returns a ticket. A finished job's
+    outcome travels to the thread the worker lives in (the GUI thread) and is emitted there only if no
+    newer job was submitted meanwhile, so a receiver never sees a stale result. idle() is True only when
+    no job waits or runs and every finished job's outcome has been handled on the GUI thread: a waiter
+    that sees idle() knows the latest result is already shown.
     """
 
     finished = Signal(int, object, float)  # (ticket, result, seconds the job ran)
     failed = Signal(int, object)  # (ticket, exception)
+    _done = Signal(int, object, object, float)  # worker thread -> GUI thread: (ticket, result, error, seconds)
 
     def __init__(self, name: str = "latest-only", parent: QObject | None = None):
         super().__init__(parent)
         self._cond = threading.Condition()
         self._pending: tuple[int, Callable[[], Any]] | None = None
         self._ticket = 0
-        self._running = False
+        self._undelivered = 0  # jobs taken by the thread whose outcome the GUI thread has not handled yet
         self._stopped = False
+        self._done.connect(self._deliver)  # queued: emitted on the worker thread
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -64,7 +68,7 @@ class LatestOnlyWorker(QObject):
 
     def idle(self) -> bool:
         with self._cond:
-            return self._pending is None and not self._running
+            return self._pending is None and self._undelivered == 0
 
     def stop(self, timeout: float = 2.0) -> None:
         with self._cond:
@@ -82,22 +86,24 @@ class LatestOnlyWorker(QObject):
                     return
                 ticket, fn = self._pending
                 self._pending = None
-                self._running = True
+                self._undelivered += 1
             t0 = time.perf_counter()
             try:
                 result, error = fn(), None
             except Exception as exc:  # reported to the GUI, which shows it
                 result, error = None, exc
-            elapsed = time.perf_counter() - t0
-            with self._cond:
-                self._running = False
-                stale = ticket != self._ticket or self._stopped
-            if stale:
-                continue
-            if error is None:
-                _emit(self.finished, ticket, result, elapsed)
-            else:
-                _emit(self.failed, ticket, error)
+            _emit(self._done, ticket, result, error, time.perf_counter() - t0)
+
+    def _deliver(self, ticket: int, result, error, seconds: float) -> None:
+        with self._cond:
+            self._undelivered -= 1
+            current = ticket == self._ticket and not self._stopped
+        if not current:
+            return  # a newer job was submitted meanwhile: its outcome is the one that counts
+        if error is None:
+            self.finished.emit(ticket, result, seconds)
+        else:
+            self.failed.emit(ticket, error)
 
 
 class Task(QObject):
@@ -137,28 +143,33 @@ class Task(QObject):
             result, error = self._fn(self), None
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI
             result, error = None, exc
-        self.done_event.set()
+        # the outcome is posted before done_event is set: whoever waited for the job (wait()) and then
+        # processes events is sure to receive it
         if error is None:
             _emit(self.finished, result)
         else:
             _emit(self.failed, error)
+        self.done_event.set()
 
 
 class ThumbnailLoader(QObject):
     """Loads thumbnails on a few daemon threads, newest request first; each key is loaded once at a time.
 
-    request(key, fn): fn() -> QImage | None runs off the GUI thread; `loaded(key, image)` reports it.
-    clear_pending() forgets requests not started (e.g. when new results replace the old ones).
+    request(key, fn): fn() -> QImage | None runs off the GUI thread; `loaded(key, image)` reports it on
+    the GUI thread. clear_pending() forgets requests not started (e.g. when new results replace the old
+    ones). idle() is True only when nothing waits, loads, or is loaded but not yet reported.
     """
 
     loaded = Signal(object, object)  # (key, QImage or None)
+    _done = Signal(object, object)  # loader thread -> GUI thread
 
     def __init__(self, threads: int = 2, parent: QObject | None = None):
         super().__init__(parent)
         self._cond = threading.Condition()
         self._queue: OrderedDict[Any, Callable[[], Any]] = OrderedDict()
-        self._active: set = set()
+        self._active: set = set()  # keys loading or loaded and not yet reported
         self._stopped = False
+        self._done.connect(self._deliver)  # queued: emitted on a loader thread
         self._threads = [
             threading.Thread(target=self._loop, name=f"thumbnails-{i}", daemon=True) for i in range(threads)
         ]
@@ -203,11 +214,14 @@ class ThumbnailLoader(QObject):
                 image = fn()
             except Exception:  # an unreadable file: the tile keeps its placeholder
                 image = None
-            with self._cond:
-                self._active.discard(key)
-                stopped = self._stopped
-            if not stopped:
-                _emit(self.loaded, key, image)
+            _emit(self._done, key, image)
+
+    def _deliver(self, key, image) -> None:
+        with self._cond:
+            self._active.discard(key)
+            stopped = self._stopped
+        if not stopped:
+            self.loaded.emit(key, image)
 
 
 class LRUCache:

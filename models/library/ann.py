@@ -1,33 +1,75 @@
-"""Approximate nearest neighbours for libraries past a few million entries: faiss IVF + exact re-rank.
+"""Approximate search for large libraries: per-pattern inverted files with compressed codes, exact re-rank.
 
-The [ann] extra (faiss-cpu). An inverted-file index (IndexIVFFlat, nlist ~ 4 sqrt(N) k-means cells over
-the stored descriptors) proposes candidates by scanning the `nprobe` cells nearest the query (for mirror
-search, the mirrored query's too); the library's exact distance then re-ranks them, so the distances
-returned are exact and only the candidate set is approximate. Used for queries that compare all of the
-query pose's joints when the library holds more than Library.ann_threshold entries; partial queries, and
-searches with filters, run the exact scan. The index lives in `descriptors.ann` (+ `.json`), built by
-`build_ann(lib)` (which `posefinder index` calls past the threshold) and used only while it matches the
-library's generation.
+The [ann] extra (faiss-cpu). The rows of each presence pattern with at least MIN_INDEXED_ROWS rows get a
+faiss IndexIVFPQFastScan in the space of that pattern's pairs: sqrt(rows) k-means cells, residuals coded by
+a product quantiser of 4-bit codes for 2 dimensions each (53 bytes for the 210 pairs of 21 joints, plus an
+8-byte id: ~5% of the float32 matrix, which stays the only full copy), scanned with SIMD lookups. For a
+pattern whose joints the query has, the query distance to its rows is a plain euclidean distance between
+the query rescaled on those joints and the row, times the pattern's weight (search.py), so the search of
+the `nprobe` nearest cells proposes the pattern's `candidates` nearest rows by that very distance,
+approximately. The proposals of every pattern and query side, plus every row of the rare patterns and of
+patterns that hold joints the query lacks (rescaled per row, so not a euclidean distance), go through
+search.py's exact pass and exact re-rank: the distances returned are exact, only the set of rows looked
+at is approximate.
+
+Used by `Library.search` for queries with all of the query pose's joints switched on, orientation weight 0
+and no filters, on libraries with more than `Library.ann_threshold` entries; everything else is exact.
+The index lives in `descriptors.ann.npz` beside the descriptor cache, tied to it by the library's
+generation and a fingerprint of the cache's rows; a stale or missing one is rebuilt (and saved when the
+folder is writable) on the next search that uses it. Without faiss the search stays exact and says so once
+in the log.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import logging
 import math
 import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from posefinder.models.descriptor import Query
-from posefinder.models.library.search import DescriptorIndex, KnnResult, _prepare_sides, candidate_count, rerank
+from posefinder.models.descriptor import Query, pair_mask
+from posefinder.models.library.search import DescriptorIndex, KnnResult, SidePlan, knn_among, plan_query
 
-ANN_FILE = "descriptors.ann"
-ANN_META = "descriptors.ann.json"
-DEFAULT_NPROBE = 48
+log = logging.getLogger("posefinder.library.ann")
+
+ANN_FILE = "descriptors.ann.npz"
+ANN_FORMAT = 3
+#: Cells searched per pattern and query side, and rows each such search proposes for the exact re-rank.
+DEFAULT_NPROBE = 32
+DEFAULT_CANDIDATES = 128
+#: Patterns with fewer rows get no index: the exact pass scans them.
+MIN_INDEXED_ROWS = 1024
+#: Product quantiser: 2 dimensions per 4-bit code, so 4 per byte (the pattern's pairs are zero-padded).
+PQ_DIMS_PER_BYTE = 4
+KMEANS_ITERATIONS = 16
+TRAIN_ROWS_PER_CELL = 64
+MIN_TRAIN_ROWS = 10_000
+_ADD_CHUNK = 65536
+_missing_logged: set[str] = set()
+_build_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _single_threaded(faiss):
+    """faiss (OpenMP) on one thread in this thread: single queries gain nothing from more, and OpenMP's
+    spinning barriers make many small calls crawl on a busy machine. OpenMP's thread count is per thread."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def available() -> bool:
+    """Whether the [ann] extra (faiss) is installed."""
     try:
         import faiss  # noqa: F401
     except ImportError:
@@ -35,90 +77,225 @@ def available() -> bool:
     return True
 
 
-class IvfIndex:
-    """faiss IVF-Flat over a DescriptorIndex's rows (faiss ids = row numbers)."""
+@dataclass
+class AnnIndex:
+    """One faiss IVF index per common presence pattern (ids = row numbers), and the rare patterns."""
 
-    def __init__(self, faiss_index, generation: int, nprobe: int = DEFAULT_NPROBE):
-        self.faiss_index = faiss_index
-        self.generation = generation
-        self.nprobe = nprobe
+    generation: int
+    fingerprint: str
+    patterns: np.ndarray  # (G,) int32: the common patterns (indices into DescriptorIndex.patterns)
+    indexes: list  # G faiss indexes over the pattern's pair columns
+    orphan_patterns: np.ndarray  # (O,) int32: rare patterns, always scanned
+    nprobe: int = DEFAULT_NPROBE
+    candidates: int = DEFAULT_CANDIDATES
+    _columns: list = field(default_factory=list, repr=False)
 
+    def matches(self, index: DescriptorIndex) -> bool:
+        """Whether it was built from this descriptor cache (same generation, same rows)."""
+        return self.generation == index.generation and self.fingerprint == index.fingerprint()
+
+    def columns(self, index: DescriptorIndex) -> list[np.ndarray]:
+        """The pair columns of each common pattern."""
+        if len(self._columns) != len(self.patterns):
+            self._columns = [np.flatnonzero(pair_mask(index.patterns[g])) for g in self.patterns]
+        return self._columns
+
+    # -- building ------------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, index: DescriptorIndex, nlist: int | None = None, train_size: int | None = None, seed: int = 0):
+    def build(cls, index: DescriptorIndex, seed: int = 0, nprobe: int = DEFAULT_NPROBE,
+              candidates: int = DEFAULT_CANDIDATES, min_rows: int | None = None) -> "AnnIndex":  # fmt: skip
+        """An IVF index (sqrt(rows) cells, 4-bit PQ codes) for each presence pattern with at least
+        min_rows (default MIN_INDEXED_ROWS) rows; rarer patterns are left to the exact scan."""
         import faiss
 
-        x = np.ascontiguousarray(index.descriptors, dtype=np.float32)
-        n, d = x.shape
-        nlist = nlist or max(1, min(int(4 * math.sqrt(n)), n // 39))
-        quantizer = faiss.IndexFlatL2(d)
-        ivf = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_L2)
+        min_rows = MIN_INDEXED_ROWS if min_rows is None else min_rows
+        sizes = np.diff(index.starts)
+        common = np.flatnonzero((sizes >= max(min_rows, 1)) & (sizes > 0))
         rng = np.random.default_rng(seed)
-        m = min(n, train_size or max(40 * nlist, 10_000))
-        sample = x[np.sort(rng.choice(n, size=m, replace=False))] if m < n else x
-        ivf.cp.seed = seed
-        ivf.train(sample)
-        ivf.add(x)
-        return cls(ivf, index.generation)
+        indexes = []
+        with _single_threaded(faiss):
+            for g in common:
+                indexes.append(_pattern_index(faiss, index, int(g), rng))
+        return cls(
+            generation=int(index.generation),
+            fingerprint=index.fingerprint(),
+            patterns=common.astype(np.int32),
+            indexes=indexes,
+            orphan_patterns=np.flatnonzero((sizes > 0) & (sizes < max(min_rows, 1))).astype(np.int32),
+            nprobe=int(nprobe),
+            candidates=int(candidates),
+        )
 
-    def candidates(self, index: DescriptorIndex, query: Query, n_cand: int) -> np.ndarray:
-        """Row numbers proposed for the query (and its mirror image), unique."""
-        self.faiss_index.nprobe = self.nprobe
-        sides = _prepare_sides(query)
-        q = np.stack([s.q for s in sides]).astype(np.float32)
-        _, ids = self.faiss_index.search(q, n_cand)
-        ids = ids.ravel()
-        return np.unique(ids[ids >= 0])
+    # -- searching -----------------------------------------------------------------------------------------
+    def rows_to_scan(self, index: DescriptorIndex, plans: list[SidePlan], k: int) -> list:
+        """Parts (slices and a sorted row array) for search.scan: the rows each pattern's index proposes for
+        each query side, and the rows of rare patterns and of patterns compared on fewer joints than they have."""
+        import faiss
 
-    def knn(self, index: DescriptorIndex, query: Query, k: int) -> KnnResult:
-        cand = self.candidates(index, query, candidate_count(k))
-        return rerank(index, query, cand, k)
+        whole = set(self.orphan_patterns.tolist())
+        proposed = []
+        params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+        n_cand = max(self.candidates, 4 * k)
+        with _single_threaded(faiss):
+            for g, ivf, cols in zip(self.patterns, self.indexes, self.columns(index)):
+                for plan in plans:
+                    mode = plan.mode[g]
+                    if mode == 2:
+                        whole.add(int(g))
+                    elif mode == 1:
+                        v = np.zeros((1, ivf.d), dtype=np.float32)
+                        v[0, : len(cols)] = plan.q[cols] / plan.sq[g]
+                        _, ids = ivf.search(v, n_cand, params=params)
+                        proposed.append(ids[0][ids[0] >= 0])
+        whole_arr = np.asarray(sorted(whole), dtype=np.int64)
+        parts: list = _merged_slices(index.starts[whole_arr], index.starts[whole_arr + 1])
+        if proposed:
+            rows = np.sort(np.concatenate(proposed))
+            rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]
+            if len(whole_arr):
+                rows = rows[~np.isin(index.pattern_of_rows()[rows], whole_arr)]
+            if len(rows):
+                parts.append(rows.astype(np.int64))
+        return parts
 
+    def knn(self, index: DescriptorIndex, query: Query, k: int, plans: list[SidePlan] | None = None) -> KnnResult:
+        """The k nearest among the proposed rows and the rows of the patterns searched whole (exact
+        distances; those patterns pruned by the projection bound like the exact search), best first."""
+        plans = plans or plan_query(index, query)
+        return knn_among(index, plans, self.rows_to_scan(index, plans, k), k)
+
+    # -- files ---------------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         import faiss
 
         folder = Path(folder)
-        tmp = folder / f".{ANN_FILE}.tmp"
-        faiss.write_index(self.faiss_index, str(tmp))
-        os.replace(tmp, folder / ANN_FILE)
-        meta_tmp = folder / f".{ANN_META}.tmp"
-        meta_tmp.write_text(json.dumps({"generation": self.generation, "nprobe": self.nprobe}))
-        os.replace(meta_tmp, folder / ANN_META)
+        tmp = folder / f".{ANN_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+        blobs = {f"index_{i}": faiss.serialize_index(ivf) for i, ivf in enumerate(self.indexes)}
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    format=np.int64(ANN_FORMAT),
+                    generation=np.int64(self.generation),
+                    fingerprint=np.array(self.fingerprint),
+                    patterns=self.patterns,
+                    orphan_patterns=self.orphan_patterns,
+                    nprobe=np.int64(self.nprobe),
+                    candidates=np.int64(self.candidates),
+                    **blobs,
+                )
+            os.replace(tmp, folder / ANN_FILE)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, folder: Path, generation: int) -> "IvfIndex | None":
-        folder = Path(folder)
+    def load(cls, folder: Path) -> "AnnIndex | None":
+        """The saved index of a library folder, or None when it is missing, unreadable or faiss is absent."""
         try:
-            meta = json.loads((folder / ANN_META).read_text())
-            if int(meta["generation"]) != int(generation):
-                return None
             import faiss
 
-            return cls(faiss.read_index(str(folder / ANN_FILE)), generation, int(meta.get("nprobe", DEFAULT_NPROBE)))
-        except (OSError, ValueError, KeyError, ImportError, RuntimeError):
+            with np.load(Path(folder) / ANN_FILE, allow_pickle=False) as z:
+                if int(z["format"]) != ANN_FORMAT:
+                    return None
+                patterns = z["patterns"]
+                return cls(
+                    generation=int(z["generation"]),
+                    fingerprint=str(z["fingerprint"]),
+                    patterns=patterns,
+                    indexes=[faiss.deserialize_index(z[f"index_{i}"]) for i in range(len(patterns))],
+                    orphan_patterns=z["orphan_patterns"],
+                    nprobe=int(z["nprobe"]),
+                    candidates=int(z["candidates"]),
+                )
+        except (OSError, ValueError, KeyError, EOFError, TypeError, ImportError, RuntimeError):
             return None
 
 
-def _covers_pose(query: Query) -> bool:
-    return query.joints is None or bool(np.all(query.joints[query.pose.present]))
+def _pattern_index(faiss, index: DescriptorIndex, g: int, rng: np.random.Generator):
+    """The IVF-PQ fast-scan index of pattern g's rows (ids = row numbers)."""
+    a, b = int(index.starts[g]), int(index.starts[g + 1])
+    cols = np.flatnonzero(pair_mask(index.patterns[g]))
+    dim = -(-len(cols) // PQ_DIMS_PER_BYTE) * PQ_DIMS_PER_BYTE
+    nlist = max(1, round(math.sqrt(b - a)))
+    ivf = faiss.IndexIVFPQFastScan(faiss.IndexFlatL2(dim), dim, nlist, dim // 2, 4)
+    ivf.cp.seed = int(rng.integers(1 << 30))
+    ivf.cp.niter = KMEANS_ITERATIONS
+    ivf.cp.max_points_per_centroid = TRAIN_ROWS_PER_CELL
+    ivf.cp.min_points_per_centroid = 1  # small patterns: few rows per cell, and no warning about it
+    n_train = min(b - a, max(TRAIN_ROWS_PER_CELL * nlist, MIN_TRAIN_ROWS))
+    sample = np.sort(rng.choice(b - a, size=n_train, replace=False)) + a
+    ivf.train(_columns_of(index.descriptors[sample], cols, dim))
+    for s in range(a, b, _ADD_CHUNK):
+        e = min(b, s + _ADD_CHUNK)
+        ivf.add_with_ids(_columns_of(index.descriptors[s:e], cols, dim), np.arange(s, e, dtype=np.int64))
+    return ivf
 
 
-def search_if_available(lib, index: DescriptorIndex, query: Query, k: int) -> KnnResult | None:
-    """The approximate search when it applies (full query, fresh index, faiss installed); else None."""
-    if not _covers_pose(query) or not available():
-        return None
+def _columns_of(rows: np.ndarray, cols: np.ndarray, dim: int) -> np.ndarray:
+    """rows[:, cols] as float32, zero-padded to dim columns (what the index takes)."""
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    out[:, : len(cols)] = np.asarray(rows)[:, cols]
+    return out
+
+
+def _merged_slices(starts: np.ndarray, stops: np.ndarray) -> list[slice]:
+    """Row ranges, adjacent ones merged (patterns are stored one after the other)."""
+    out: list[slice] = []
+    for a, b in sorted(zip(starts.tolist(), stops.tolist())):
+        if out and out[-1].stop == a:
+            out[-1] = slice(out[-1].start, b)
+        elif b > a:
+            out.append(slice(a, b))
+    return out
+
+
+def applies_to(query: Query) -> bool:
+    """Whether a query is one the approximate index serves: all of its pose's joints on, no orientation term."""
+    full = query.joints is None or bool(np.all(query.joints[query.pose.present]))
+    return full and query.orientation_weight == 0
+
+
+def ann_for(lib, index: DescriptorIndex) -> AnnIndex | None:
+    """The library's approximate index for this descriptor cache: held, loaded, or (re)built and saved.
+    None, logged once per library, when it would need building and faiss is not installed."""
     ann = getattr(lib, "_ann", None)
-    if ann is None or ann.generation != index.generation:
-        ann = IvfIndex.load(lib.path, index.generation)
-        if ann is None:
-            return None
+    if ann is not None and ann.matches(index):
+        return ann
+    with _build_lock:
+        ann = getattr(lib, "_ann", None)
+        if ann is not None and ann.matches(index):
+            return ann
+        ann = AnnIndex.load(lib.path)
+        if ann is None or not ann.matches(index):
+            if not available():
+                key = str(lib.path)
+                if key not in _missing_logged:
+                    _missing_logged.add(key)
+                    log.warning(
+                        "%s: %d entries, but the approximate index needs the [ann] extra (faiss-cpu: "
+                        "pip install 'posefinder[ann]'); searching exactly", lib.path, len(index)
+                    )  # fmt: skip
+                return None
+            t = time.perf_counter()
+            log.info("%s: building the approximate index for %d entries", lib.path, len(index))
+            ann = AnnIndex.build(index)
+            log.info("%s: approximate index built in %.1f s", lib.path, time.perf_counter() - t)
+            try:
+                ann.save(lib.path)
+            except OSError as exc:
+                log.info("%s: approximate index kept in memory (%s)", lib.path, exc)
         lib._ann = ann
-    return ann.knn(index, query, k)
+        return ann
 
 
-def build_ann(lib) -> IvfIndex:
-    """Build and save the approximate index of a library at its current generation."""
-    index = lib.descriptor_index()
-    ann = IvfIndex.build(index)
-    ann.save(lib.path)
-    lib._ann = ann
-    return ann
+def search(lib, index: DescriptorIndex, query: Query, k: int) -> KnnResult | None:
+    """The approximate search when it applies (see applies_to) and the index is at hand; else None."""
+    if not applies_to(query):
+        return None
+    ann = ann_for(lib, index)
+    return None if ann is None else ann.knn(index, query, k)
+
+
+def build_ann(lib) -> AnnIndex | None:
+    """Build (or load) the approximate index of a library at its current generation, e.g. after indexing."""
+    return ann_for(lib, lib.descriptor_index())

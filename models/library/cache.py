@@ -2,7 +2,8 @@
 
 Files: `descriptors.npy` (N x 300 float32, the paper's descriptors, mmapped for search) and
 `descriptors.index.npz` (pose/image/folder ids, presence patterns, normalised coordinates, norms, torso up
-vectors, the SQLite generation they were built from, and the identity (inode, size, mtime) of the
+vectors, a 16-dimensional principal-component projection of the descriptors, the SQLite generation they
+were built from, and the identity (inode, size, mtime) of the
 descriptors.npy they belong to). Both are written to temporary names and renamed, the npz last; a cache
 whose generation differs from SQLite's, or whose files do not match, is stale and is rebuilt. Readers that
 cannot write keep the rebuilt cache in memory.
@@ -22,8 +23,11 @@ from posefinder.models.library.search import DescriptorIndex
 
 DESCRIPTORS_FILE = "descriptors.npy"
 INDEX_FILE = "descriptors.index.npz"
-CACHE_FORMAT = 1
-_CHUNK = 65536
+CACHE_FORMAT = 2
+#: Dimensions of the principal-component projection kept for pruning (search.py): 64 bytes a row.
+PROJECTION_DIMS = 16
+_PCA_SAMPLE = 20_000
+_CHUNK = 16384
 K = skeleton.NUM_KEYPOINTS
 _SH = [skeleton.INDEX["left_shoulder"], skeleton.INDEX["right_shoulder"]]
 _HP = [skeleton.INDEX["left_hip"], skeleton.INDEX["right_hip"]]
@@ -47,6 +51,17 @@ def _torso_up_many(xy: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
+def _scale_and_present(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(longest side of the keypoint box (n,), present (n, 25)) of float64 keypoints (n, 25, 3)."""
+    present = kp[:, :, 2] > 0
+    xy = kp[:, :, :2]
+    lo = np.where(present[:, :, None], xy, np.inf).min(axis=1)
+    hi = np.where(present[:, :, None], xy, -np.inf).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        scale = np.nan_to_num(hi - lo, nan=0.0, posinf=0.0, neginf=0.0).max(axis=1)
+    return scale, present
+
+
 def build_index(
     pose_ids: np.ndarray,
     image_ids: np.ndarray,
@@ -55,57 +70,93 @@ def build_index(
     generation: int = -1,
 ) -> DescriptorIndex:
     """The DescriptorIndex of poses given as (N, 25, 3) keypoints [x, y, v]; poses with fewer than 3 present
-    keypoints or no extent are left out (nothing can be compared with them)."""
-    keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, K, 3)
-    present = keypoints[:, :, 2] > 0
-    xy = keypoints[:, :, :2]
-    big = np.where(present[:, :, None], xy, np.inf)
-    lo = big.min(axis=1)
-    hi = np.where(present[:, :, None], xy, -np.inf).max(axis=1)
-    with np.errstate(invalid="ignore"):
-        scale = np.nan_to_num(hi - lo, nan=0.0, posinf=0.0, neginf=0.0).max(axis=1)
-    count = present.sum(axis=1)
-    keep = (count >= MIN_QUERY_JOINTS) & (scale > 0)
-    keypoints, present, xy, scale, count = keypoints[keep], present[keep], xy[keep], scale[keep], count[keep]
-    pose_ids = np.asarray(pose_ids, dtype=np.int64)[keep]
-    image_ids = np.asarray(image_ids, dtype=np.int64)[keep]
-    folder_ids = np.asarray(folder_ids, dtype=np.int64)[keep]
+    keypoints or no extent are left out (nothing can be compared with them). Works in chunks: besides the
+    result it holds only the input and O(N) vectors."""
+    keypoints = np.asarray(keypoints).reshape(-1, K, 3)
+    n_all = len(keypoints)
+    pose_ids = np.asarray(pose_ids, dtype=np.int64)
+    bits = np.empty(n_all, dtype=np.int64)
+    keep = np.empty(n_all, dtype=bool)
+    weights = np.int64(1) << np.arange(K, dtype=np.int64)
+    for a in range(0, n_all, _CHUNK):
+        scale, present = _scale_and_present(keypoints[a : a + _CHUNK].astype(np.float64))
+        bits[a : a + _CHUNK] = present.astype(np.int64) @ weights
+        keep[a : a + _CHUNK] = (present.sum(axis=1) >= MIN_QUERY_JOINTS) & (scale > 0)
 
     # sort rows by presence pattern, then pose id
-    bits = (present.astype(np.int64) << np.arange(K, dtype=np.int64)).sum(axis=1)
-    order = np.lexsort((pose_ids, bits))
-    keypoints, present, xy, scale, count = keypoints[order], present[order], xy[order], scale[order], count[order]
-    pose_ids, image_ids, folder_ids, bits = pose_ids[order], image_ids[order], folder_ids[order], bits[order]
+    kept = np.flatnonzero(keep)
+    order = kept[np.lexsort((pose_ids[kept], bits[kept]))]
+    bits = bits[order]
     uniq, starts = np.unique(bits, return_index=True)
     patterns = ((uniq[:, None] >> np.arange(K, dtype=np.int64)) & 1).astype(bool)
     starts = np.append(starts, len(bits)).astype(np.int64)
 
-    n = len(pose_ids)
-    centroid = (xy * present[:, :, None]).sum(axis=1) / np.maximum(count, 1)[:, None]
-    coords64 = np.where(present[:, :, None], (xy - centroid[:, None, :]) / np.where(scale > 0, scale, 1)[:, None, None], 0.0)
+    n = len(order)
     desc = np.empty((n, len(PAIRS)), dtype=np.float32)
+    coords = np.empty((n, K, 2), dtype=np.float32)
     norms2 = np.empty(n, dtype=np.float64)
+    up = np.empty((n, 2), dtype=np.float32)
     for a in range(0, n, _CHUNK):
-        c = coords64[a : a + _CHUNK]
-        p = present[a : a + _CHUNK]
-        diff = c[:, PAIRS[:, 0], :] - c[:, PAIRS[:, 1], :]
-        d = np.sqrt((diff**2).sum(axis=-1))
-        d = np.where(p[:, PAIRS[:, 0]] & p[:, PAIRS[:, 1]], d, 0.0).astype(np.float32)
+        kp = keypoints[order[a : a + _CHUNK]].astype(np.float64)
+        scale, present = _scale_and_present(kp)
+        xy = kp[:, :, :2]
+        count = present.sum(axis=1)
+        centroid = (xy * present[:, :, None]).sum(axis=1) / np.maximum(count, 1)[:, None]
+        c = np.where(present[:, :, None], (xy - centroid[:, None, :]) / scale[:, None, None], 0.0)
+        dx = c[:, PAIRS[:, 0], 0] - c[:, PAIRS[:, 1], 0]
+        dy = c[:, PAIRS[:, 0], 1] - c[:, PAIRS[:, 1], 1]
+        d = np.sqrt(dx * dx + dy * dy)
+        d = np.where(present[:, PAIRS[:, 0]] & present[:, PAIRS[:, 1]], d, 0.0).astype(np.float32)
         desc[a : a + _CHUNK] = d
         d64 = d.astype(np.float64)
         norms2[a : a + _CHUNK] = np.einsum("ij,ij->i", d64, d64)
+        coords[a : a + _CHUNK] = c
+        up[a : a + _CHUNK] = _torso_up_many(xy, present)
+    basis, mean, proj, proj_norms2 = principal_projection(desc)
     return DescriptorIndex(
         descriptors=desc,
-        coords=coords64.astype(np.float32),
+        basis=basis,
+        mean=mean,
+        proj=proj,
+        proj_norms2=proj_norms2,
+        coords=coords,
         norms2=norms2,
-        up=_torso_up_many(xy, present),
+        up=up,
         patterns=patterns,
         starts=starts,
-        pose_ids=pose_ids,
-        image_ids=image_ids,
-        folder_ids=folder_ids,
+        pose_ids=pose_ids[order],
+        image_ids=np.asarray(image_ids, dtype=np.int64)[order],
+        folder_ids=np.asarray(folder_ids, dtype=np.int64)[order],
         generation=int(generation),
     )
+
+
+def principal_projection(desc: np.ndarray, dims: int = PROJECTION_DIMS, seed: int = 0):
+    """(basis (300, dims) float32 with orthonormal columns, mean (300,) float32, projections (dims, N)
+    float32 = ((D - mean) @ basis).T (component-major: a search reads each component contiguously), their
+    squared norms (N,) float64): the principal components of a sample of the rows (zero columns where the
+    sample has fewer). Computed in float64 from the float32 basis and mean that are stored, so that search
+    can bound its own rounding."""
+    n, d = desc.shape
+    basis64 = np.zeros((d, dims))
+    mean64 = np.zeros(d)
+    if n:
+        rng = np.random.default_rng(seed)
+        sample = np.asarray(desc[np.sort(rng.choice(n, size=min(n, _PCA_SAMPLE), replace=False))], dtype=np.float64)
+        mean64 = sample.mean(axis=0)
+        vt = np.linalg.svd(sample - mean64, full_matrices=False)[2][:dims]
+        basis64[:, : len(vt)] = vt.T
+    basis = basis64.astype(np.float32)
+    mean = mean64.astype(np.float32)
+    basis64, mean64 = basis.astype(np.float64), mean.astype(np.float64)
+    proj = np.empty((dims, n), dtype=np.float32)
+    norms2 = np.empty(n)
+    for a in range(0, n, _CHUNK):
+        z = ((desc[a : a + _CHUNK].astype(np.float64) - mean64) @ basis64).T
+        proj[:, a : a + _CHUNK] = z
+        z32 = proj[:, a : a + _CHUNK].astype(np.float64)
+        norms2[a : a + _CHUNK] = np.einsum("ij,ij->j", z32, z32)
+    return basis, mean, proj, norms2
 
 
 def _identity(path: Path) -> np.ndarray:
@@ -132,6 +183,10 @@ def save_index(index: DescriptorIndex, folder: Path) -> None:
                 generation=np.int64(index.generation),
                 descriptors_identity=ident,
                 coords=index.coords,
+                basis=index.basis,
+                mean=index.mean,
+                proj=index.proj,
+                proj_norms2=index.proj_norms2,
                 norms2=index.norms2,
                 up=index.up,
                 patterns=index.patterns,
@@ -163,7 +218,8 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
             ident = z["descriptors_identity"]
             arrays = {
                 name: z[name]
-                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids")
+                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids",
+                             "basis", "mean", "proj", "proj_norms2")  # fmt: skip
             }
         if not np.array_equal(_identity(desc_path), ident):
             return None
@@ -179,9 +235,11 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
         or arrays["coords"].shape != (n, K, 2)
         or arrays["patterns"].shape[1:] != (K,)
         or int(arrays["starts"][-1]) != n
+        or arrays["proj"].shape != (arrays["basis"].shape[1], n)
     ):
         return None
-    return DescriptorIndex(descriptors=desc, generation=int(generation), **arrays)
+    # a plain ndarray view of the mapping (np.memmap's slicing overhead is paid on every block of a search)
+    return DescriptorIndex(descriptors=np.asarray(desc), generation=int(generation), **arrays)
 
 
 def remove_cache(folder: Path) -> None:
