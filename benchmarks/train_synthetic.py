@@ -74,7 +74,7 @@ def _call(main, argv: list[str], capture: bool = False) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None,
-                        help="training steps of batch 8 (default: as many as fit in --minutes, measured on this machine)")
+                        help="training steps of batch 8 (default: train for the time left in --minutes)")
     parser.add_argument("--minutes", type=float, default=14.0,
                         help="wall-clock budget of the whole run when --steps is not given (default 14)")
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary folder)")
@@ -111,7 +111,8 @@ def main() -> int:
     before = json.loads(_call(train_cli.main, ["evaluate", "--model", str(out / "before.safetensors"), *EVAL_SET,
                                                "--json"], capture=True))  # fmt: skip
     eval_s = time.perf_counter() - t
-    print(f"benchmark: untrained OKS@50 {before['overall']['oks50']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"benchmark: untrained OKS@50 {before['overall']['oks50']:.4f} ({time.perf_counter() - t0:.0f} s)",
+          flush=True)
     if args.steps is not None:
         length = ["--max-steps", str(args.steps), "--val-every", str(max(1, args.steps // 4))]
     else:  # the machine is shared and its pace varies: train for the time left, annealing over that time
@@ -129,7 +130,8 @@ def main() -> int:
 
     steps = int(read_card(model).extra["training"]["steps"])
     print(f"benchmark: trained {steps} steps x 8 figures = {steps * 8} figures in {t_train - t_before:.0f} s "
-          f"({steps * 8 / (t_train - t_before):.1f} figures/s including set-up and validation)", flush=True)  # fmt: skip
+          f"({steps * 8 / (t_train - t_before):.1f} figures/s including set-up and validation)",
+          flush=True)  # fmt: skip
     after_text = _call(train_cli.main, ["evaluate", "--model", str(model), *EVAL_SET, "--output",
                                         str(out / "after.json")], capture=True)  # fmt: skip
     after = json.loads((out / "after.json").read_text())
@@ -153,8 +155,8 @@ def main() -> int:
     found = read_poses(out / "figure.json")
     import numpy as np
 
-    oks = instance_oks(figure.pose.keypoints[None], found[0].pose.keypoints[None],
-                       np.array([figure.pose.bbox()[2] * figure.pose.bbox()[3]]))[0] if found else float("nan")  # fmt: skip
+    area = np.array([figure.pose.bbox()[2] * figure.pose.bbox()[3]])
+    oks = instance_oks(figure.pose.keypoints[None], found[0].pose.keypoints[None], area)[0] if found else float("nan")
     print(f"benchmark: `posefinder pose figure.png --model {NAME}` found {len(found)} character(s), OKS "
           f"{oks:.3f} against the figure's truth; drawing: {out / 'figure-pose.png'}")
     print(f"benchmark: total {time.perf_counter() - t0:.0f} s (a 2-core machine shared with other jobs: on an idle "

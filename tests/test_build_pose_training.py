@@ -124,3 +124,19 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     assert "no training data" in capsys.readouterr().err
     assert _run(["--synthetic", "1", *TINY, "--resume", str(tmp_path / "none.ckpt"), "--out", str(tmp_path)]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_mixed_precision_and_ddp_flags_on_cpu(tmp_path):
+    """bf16 autocast runs the training step on the CPU; two devices ask for DDP (launched only by fit)."""
+    from posefinder.build.commands.pose import train
+    from posefinder.build.trainer import make_trainer
+
+    ann = _coco_set(tmp_path, n=2)
+    args = _args(["--train", str(ann), "--images", str(tmp_path / "img"), *TINY, "--max-steps", "1",
+                  "--precision", "bf16-mixed", "--out", str(tmp_path / "amp")])
+    module, trainer, _ = train(args)
+    assert trainer.global_step == 1 and trainer.precision == "bf16-mixed"
+    assert all(torch.isfinite(p).all() for p in module.net.parameters())
+    ddp = make_trainer(_args(["--synthetic", "4", *TINY, "--devices", "2", "--num-nodes", "1",
+                              "--out", str(tmp_path / "ddp")]), "pose")
+    assert type(ddp.strategy).__name__ == "DDPStrategy" and ddp.num_devices == 2

@@ -17,12 +17,14 @@ def add_arguments(parser) -> None:
                       help="a pose file of predictions (any format `posefinder import` reads), matched to the "
                            "ground truth by image file name")
     data = parser.add_argument_group("labelled set (one of)")
-    data.add_argument("--data", type=Path, metavar="FILE", help="ground-truth pose file: COCO keypoints, ADD or PoseFinder JSON")
+    data.add_argument("--data", type=Path, metavar="FILE",
+                      help="ground-truth pose file: COCO keypoints, ADD or PoseFinder JSON")
     data.add_argument("--images", type=Path, metavar="DIR", help="folder of --data's images (default: its folder)")
     data.add_argument("--synthetic", type=int, metavar="N", help="N synthetic figures (posefinder.build.synthetic)")
     data.add_argument("--synthetic-seed", type=int, default=1000, metavar="S",
                       help="seed of the synthetic set; keep it apart from training seeds (default 1000)")
-    data.add_argument("--synthetic-size", type=int, default=256, metavar="PX", help="side of the synthetic images (default 256)")
+    data.add_argument("--synthetic-size", type=int, default=256, metavar="PX",
+                      help="side of the synthetic images (default 256)")
     data.add_argument("--save-synthetic", type=Path, metavar="DIR",
                       help="also write the synthetic set (PNG images + COCO ground truth) there, e.g. to predict "
                            "with another tool and evaluate its --predictions")
@@ -177,7 +179,10 @@ def run(args) -> int:
     keypoints = COCO17 if args.keypoints == "coco" else tuple(range(skeleton.NUM_KEYPOINTS))
     metrics = evaluate_poses([it[2] for it in items], preds, keypoints)
     obj = metrics.to_dict()
-    obj["set"] = {"synthetic": args.synthetic, "seed": args.synthetic_seed} if args.synthetic else {"file": str(args.data)}
+    if args.synthetic:
+        obj["set"] = {"synthetic": args.synthetic, "seed": args.synthetic_seed}
+    else:
+        obj["set"] = {"file": str(args.data)}
     obj["bbox"] = args.bbox if args.predictions is None else "predictions"
     text = json.dumps(obj, indent=1)
     if args.output is not None:

@@ -13,7 +13,8 @@ HELP = ("batch-index image folders into a library (incremental): parallel decodi
 def add_arguments(parser) -> None:
     parser.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
                         help="image folders to add and index (default: the library's folders)")
-    parser.add_argument("--library", required=True, type=Path, metavar="LIB", help="library folder (created if missing)")
+    parser.add_argument("--library", required=True, type=Path, metavar="LIB",
+                        help="library folder (created if missing)")
     parser.add_argument("--model", metavar="NAME|FILE",
                         help="installed model, chain estimator name, or model file (.safetensors) (default: the "
                              "chain's first available)")

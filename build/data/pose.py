@@ -71,9 +71,9 @@ def heatmap_targets(
 
     Keypoint i's target is exp(-d^2 / (2 std_i^2)) at each heatmap pixel, d its distance to the keypoint
     mapped into the heatmap (models/estimators/geometry.crop_to_heatmap: the half-pixel rule, so that the
-    estimator's decoding finds it where it was), with std_i = sigma_factor * 2 * sigma_i * sqrt(area) in heatmap pixels: proportional to its
-    COCO OKS sigma (skeleton.OKS_SIGMAS; midpoints average their endpoints'), and with sigma_factor 1
-    exactly the OKS keypoint similarity of a prediction at that pixel (COCO: exp(-d^2 / (2 s^2 k_i^2)),
+    estimator's decoding finds it where it was), with std_i = sigma_factor * 2 * sigma_i * sqrt(area) in
+    heatmap pixels: proportional to its COCO OKS sigma (skeleton.OKS_SIGMAS; midpoints average their
+    endpoints'), and with sigma_factor 1 exactly the OKS keypoint similarity of a prediction at that pixel (COCO: exp(-d^2 / (2 s^2 k_i^2)),
     k_i = 2 sigma_i, s^2 = area). Absent keypoints get an all-zero map and weight 0.
     """
     kp = np.asarray(keypoints, dtype=np.float64)

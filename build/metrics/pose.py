@@ -243,12 +243,15 @@ def summarize(counts: PoseCounts, keypoints: Sequence[int] = COCO17) -> PoseMetr
                 per_limb[limb] = float(c[j] / n[j]) if np.ndim(n) and n[j] > 0 else float("nan")
         else:
             for i in keypoints:
-                per_kp[skeleton.KEYPOINT_NAMES[i]][name] = float(c[i] / n[i]) if np.ndim(n) and n[i] > 0 else float("nan")
+                value = float(c[i] / n[i]) if np.ndim(n) and n[i] > 0 else float("nan")
+                per_kp[skeleton.KEYPOINT_NAMES[i]][name] = value
     mean = counts.oks_sum / counts.instances if counts.instances else float("nan")
     return PoseMetrics(overall, per_kp, per_limb, counts.instances, mean)
 
 
-def evaluate_arrays(gt: np.ndarray, pred: np.ndarray, area: np.ndarray, keypoints: Sequence[int] = COCO17) -> PoseMetrics:
+def evaluate_arrays(
+    gt: np.ndarray, pred: np.ndarray, area: np.ndarray, keypoints: Sequence[int] = COCO17
+) -> PoseMetrics:
     """PoseMetrics of predictions for N characters: gt, pred (N, 25, 3) in one pixel frame; area (N,)."""
     gt = np.asarray(gt, np.float64)
     counts = count_correct(gt, pred, area, limb_lengths=mean_limb_lengths(gt, area), keypoints=keypoints)

@@ -62,6 +62,9 @@ def resample(x: torch.Tensor, size: int) -> torch.Tensor:
     if tuple(x.shape[-2:]) == (size, size):
         return x
     shrink = x.shape[-1] > size or x.shape[-2] > size
+    if shrink and x.dtype == torch.bfloat16 and x.device.type == "cpu":  # no bf16 antialiasing kernel on CPUs
+        out = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        return out.to(x.dtype)
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
 
 
