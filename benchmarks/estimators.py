@@ -12,7 +12,8 @@
 3. Auto-pose of one 512x512 image (../shared/data/samples/megumin.png where present): every available
    estimator of the chain, and the paper-size feature-matching and feature-concatenation models with
    random weights (segmenter included), through the real pipeline, in PyTorch and in ONNX Runtime, next
-   to the paper's 147.8 ms (matching) and 217.7 ms (concatenation) per image on a GPU (Table 1).
+   to the paper's 147.8 ms (matching) and 217.7 ms (concatenation) per image on a GPU (Table 1); in ONNX
+   Runtime also with the segmenter at output stride 16 (PipelineSettings.segmenter_output_stride).
 """
 
 from __future__ import annotations
@@ -207,6 +208,9 @@ def run_estimators(args) -> None:
                 print(f"  ({arch}, segmenter {s}: ONNX export and check {time.perf_counter() - t:.0f} s)", flush=True)
                 threads = getattr(est.pipeline.pose_net, "threads", "?")
                 runs[f"{arch} paper size, random, segmenter {s} px, onnxruntime {threads} thr"] = est
+                # the segmenter at output stride 16 (same weights, a third of its work; Segmenter.set_output_stride)
+                est = PaperModelEstimator.from_file(path, runtime="onnx", segmenter_output_stride=16)
+                runs[f"{arch} paper size, random, segmenter {s} px at stride 16, onnxruntime {threads} thr"] = est
     for name, est in runs.items():
         count = len(est.estimate(image))
         if count != 1 and "random" in name:

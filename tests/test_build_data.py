@@ -118,3 +118,13 @@ def test_resumable_batches_depend_only_on_batch_number(tmp_path):
     epoch1 = [b["index"].tolist() + [float(b["image"].sum())] for b in stream]
     assert later == epoch1[1:]
     assert sorted(x[0] for x in full) == [0, 1, 2]
+
+
+def test_parallel_prerender_gives_the_figures_rendered_one_by_one():
+    parallel = dp.SyntheticPoseDataset(5, 3, size=(64, 64), cache=True).prerender(processes=2)
+    assert sorted(parallel._cache) == list(range(5))
+    serial = dp.SyntheticPoseDataset(5, 3, size=(64, 64))  # no cache: renders on every use
+    for i in range(5):
+        (a, pa), (b, pb) = parallel.item(i), serial.item(i)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(pa.keypoints, pb.keypoints)

@@ -113,3 +113,26 @@ def test_evaluate_poses_table_and_json():
     assert set(obj["overall"]) == set(pm.METRICS)
     assert set(obj["per_keypoint"]) == set(skeleton.COCO17_NAMES)
     assert 0 <= obj["overall"]["oks50"] <= 1
+
+
+def test_a_coco_files_segment_area_is_the_oks_scale_as_in_pycocotools(tmp_path):
+    """COCO scores with the annotation's "area" (the segment's); a file read and evaluated here does too, and
+    poses without one (ADD, synthetic figures) use their bbox area."""
+    from posefinder.models.formats import read_poses, write_poses
+    from posefinder.models.formats.record import PoseRecord
+
+    gt, pred, area = _fixture(n=3)
+    records = []
+    for i in range(3):
+        pose = Pose(gt[i].copy(), bbox_xywh=(10.0, 10.0, 180.0, 180.0), image_size=(200, 200))
+        pose.meta["area"] = float(area[i])
+        records.append(PoseRecord(pose, f"{i}.png"))
+    write_poses(records, tmp_path / "gt.json", "coco")
+    back = [r.pose for r in read_poses(tmp_path / "gt.json")]
+    assert [pm.segment_area(p) for p in back] == pytest.approx(area)
+    preds = [Pose(p.copy(), image_size=(200, 200)) for p in pred]
+    scored = pm.evaluate_poses(back, preds).overall["oks50"]
+    assert scored == pytest.approx(pm.evaluate_arrays(gt, pred, area).overall["oks50"])
+    for p in back:
+        del p.meta["area"]
+    assert pm.segment_area(back[0]) == pytest.approx(back[0].bbox()[2] * back[0].bbox()[3])

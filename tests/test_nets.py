@@ -61,6 +61,32 @@ def test_segmenter_gives_one_logit_per_input_pixel():
     assert probs.shape == (2, 48, 40) and float(probs.min()) >= 0 and float(probs.max()) <= 1
 
 
+def test_segmenter_at_output_stride_16_is_the_same_weights_in_a_stride_16_trunk():
+    from posefinder.models.nets.resnet import ResNet
+
+    model = nets.create_model("segmenter", preset="tiny").eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        at_8 = model(x)
+        assert model.output_stride == 8
+        model.set_output_stride(16)
+        assert model.output_stride == 16
+        layer4 = model.deeplab.backbone(model.normalize(x))["out"]
+        # a trunk built at output stride 16 (layer4 dilated only) with the same weights gives the same maps
+        tiny = nets.PRESETS["segmenter"]["tiny"]
+        trunk = ResNet(depth=50, width=tiny["width"], blocks=tiny["blocks"], dilate=(False, False, True))
+        assert not trunk.load_state_dict(model.deeplab.backbone.state_dict(), strict=False).missing_keys
+        assert layer4.shape[-1] == 64 // 16
+        torch.testing.assert_close(layer4, trunk.eval().forward_features(model.normalize(x))["layer4"])
+        assert [b[0].dilation for b in model.deeplab.classifier[0].convs[1:-1]] == [(6, 6), (12, 12), (18, 18)]
+        at_16 = model(x)
+        assert at_16.shape == at_8.shape and _finite(at_16) and not torch.allclose(at_16, at_8)
+        model.set_output_stride(8)  # and back: the same network as before
+        torch.testing.assert_close(model(x), at_8)
+    with pytest.raises(ValueError, match="output stride 8 or 16"):
+        model.set_output_stride(32)
+
+
 def test_task_source_exposes_fpn_keypoint_features_and_logits():
     model = nets.create_model("task_source", preset="tiny").eval()
     with torch.no_grad():

@@ -37,3 +37,10 @@ def test_auto_keeps_tiny_networks_in_pytorch(tmp_path, monkeypatch):
     monkeypatch.setenv(onnx_runtime.RUNTIME_ENV, "fast")
     with pytest.raises(ValueError, match="auto, onnx or torch"):
         PaperModelEstimator.from_file(path)
+
+
+def test_each_output_stride_of_the_segmenter_has_its_own_export(tmp_path):
+    path = tiny_model_file(tmp_path, name="tiny")
+    at_8 = onnx_runtime.export_path(path, "segmenter", 64)
+    assert onnx_runtime.export_path(path, "segmenter", 64, "os16") != at_8
+    assert at_8.name.startswith("tiny-segmenter-64-")

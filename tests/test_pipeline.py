@@ -125,6 +125,18 @@ def test_card_inference_settings_reach_the_pipeline(tmp_path):
     assert PaperModelEstimator.from_file(path, padding=0.5).pipeline.settings.padding == 0.5
 
 
+def test_the_segmenters_output_stride_comes_from_the_card_or_the_caller(tmp_path):
+    image = blob_image((120, 90), [(30, 10, 50, 70)], [(50.0, 40.0)], 5.0)
+    default = PaperModelEstimator.from_file(tiny_model_file(tmp_path, name="os8"))
+    assert default.pipeline.settings.segmenter_output_stride == 8 and default.bundle.segmenter.output_stride == 8
+    fast = PaperModelEstimator.from_file(tiny_model_file(tmp_path, name="os16", inference={"segmenter_output_stride": 16}))
+    assert fast.pipeline.settings.segmenter_output_stride == 16 and fast.bundle.segmenter.output_stride == 16
+    for pose in fast.estimate(image):
+        assert np.isfinite(pose.keypoints).all()
+    path = tiny_model_file(tmp_path, name="m")
+    assert PaperModelEstimator.from_file(path, segmenter_output_stride=16).bundle.segmenter.output_stride == 16
+
+
 def test_installed_model_estimates_exactly_like_the_bundle_it_was_saved_from(tmp_path):
     from posefinder.models.estimators import chain
     from posefinder.models.weights import ModelStore, load_bundle

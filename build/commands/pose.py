@@ -51,7 +51,7 @@ def add_arguments(parser) -> None:
     d.add_argument("--synthetic-size", type=int, default=256, metavar="PX",
                    help="side of the rendered synthetic images (default 256)")
     d.add_argument("--prerender", action="store_true",
-                   help="render the synthetic figures once and keep them in memory (else on every use)")
+                   help="render the synthetic figures once, in parallel, and keep them in memory (else on every use)")
 
     a = parser.add_argument_group("architecture")
     a.add_argument("--architecture", choices=("matching", "concat"), default="matching",
@@ -186,9 +186,11 @@ def make_sources(args, config):
         val.append(SyntheticPoseDataset(n_val, args.synthetic_seed + 1, eval_config, size=size, cache=True))
         described["val"].append({"synthetic": n_val, "seed": args.synthetic_seed + 1, "size": list(size)})
     if args.prerender:
+        import os
+
         for s in train + val:
             if hasattr(s, "prerender"):
-                s.prerender()
+                s.prerender(processes=min(os.cpu_count() or 1, 8))
     pick = lambda xs: None if not xs else (xs[0] if len(xs) == 1 else ConcatSource(xs))  # noqa: E731
     return pick(train), pick(val), described
 

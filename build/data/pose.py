@@ -9,7 +9,7 @@ swapped), scaled out and recoloured when training, plus its targets:
                proportional to its OKS sigma (heatmap_targets)
     weights    (25,) float32: 1 for keypoints present in the crop, 0 for absent ones (masked out of the loss)
     keypoints  (25, 3) float32 in crop pixels [x, y, v] (v = 0: absent)
-    area       () float32: the bbox area in crop pixels (the OKS scale s^2)
+    area       () float32: the character's segment area in crop pixels (the OKS scale s^2; metrics.pose.segment_area)
     matrix     (3, 3) float64: image -> crop coordinates
 
 Sources: `PoseFileDataset` (any pose file models/formats reads: COCO keypoint JSON, ADD annotations,
@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from posefinder.build import augment
+from posefinder.build.metrics.pose import segment_area
 from posefinder.models import skeleton
 from posefinder.models.errors import PoseFileError
 from posefinder.models.estimators.geometry import crop_to_heatmap
@@ -112,7 +113,7 @@ def crop_sample(
     if config.augment and rng is not None and config.colour_jitter > 0:
         crop = augment.jitter_colour(crop, rng, config.colour_jitter)
     keypoints = augment.transform_keypoints(pose.keypoints, matrix, out_size=config.crop_size)
-    area = bbox[2] * bbox[3] * augment.matrix_scale(matrix) ** 2
+    area = segment_area(pose) * augment.matrix_scale(matrix) ** 2
     heatmaps, weights = heatmap_targets(
         keypoints, area, config.crop_size, config.heatmap_size,
         sigma_factor=config.sigma_factor, min_sigma_px=config.min_sigma_px,
@@ -227,11 +228,30 @@ class SyntheticPoseDataset(_PoseSource):
             self._cache[index] = out
         return out
 
-    def prerender(self) -> "SyntheticPoseDataset":
-        """Render (and, with cache, keep) every figure now; returns self."""
-        for i in range(self.n):
+    def prerender(self, processes: int = 1) -> "SyntheticPoseDataset":
+        """Render (and, with cache, keep) every figure now, in `processes` processes; returns self."""
+        todo = [i for i in range(self.n) if self._cache is None or i not in self._cache]
+        if processes > 1 and self._cache is not None and len(todo) > 1:
+            import multiprocessing
+
+            chunks = [c.tolist() for c in np.array_split(np.array(todo), min(len(todo), processes * 16))]
+            jobs = [(self.size, self.render_kwargs, [self.figure_seed(i) for i in c]) for c in chunks]
+            # fork: the children only render (numpy and OpenCV), and need nothing re-imported
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                for chunk, rendered in zip(chunks, pool.imap(_render_figures, jobs)):
+                    self._cache.update(zip(chunk, rendered))
+            return self
+        for i in todo:
             self.item(i)
         return self
+
+
+def _render_figures(job) -> list[tuple[np.ndarray, Pose]]:
+    """(image, pose) of each figure seed of a job (size, render kwargs, seeds): a prerender process's work."""
+    from posefinder.build.synthetic import render_figure
+
+    size, kwargs, seeds = job
+    return [(fig.image, fig.pose) for fig in (render_figure(seed, size=size, **kwargs) for seed in seeds)]
 
 
 def collate(samples: Sequence[dict[str, np.ndarray]]) -> dict:

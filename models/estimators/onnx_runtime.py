@@ -65,8 +65,9 @@ def wanted(module, device: str, runtime: str | None = None) -> bool:
     return value == "onnx" or sum(p.numel() for p in module.parameters()) >= AUTO_MIN_PARAMETERS
 
 
-def export_path(weights_path: Path, component: str, input_size: int) -> Path:
-    """Where the ONNX export of one network of a model file is cached."""
+def export_path(weights_path: Path, component: str, input_size: int, variant: str = "") -> Path:
+    """Where the ONNX export of one network of a model file is cached (variant: how the network was set to
+    run, e.g. the segmenter's output stride, part of the cache key)."""
     import onnxruntime
     import torch
 
@@ -74,7 +75,7 @@ def export_path(weights_path: Path, component: str, input_size: int) -> Path:
 
     st = Path(weights_path).stat()
     versions = f"{torch.__version__}|{onnxruntime.__version__}|{__version__}"
-    key = f"{Path(weights_path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{versions}"
+    key = f"{Path(weights_path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{versions}" + (f"|{variant}" if variant else "")
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return paths.cache_dir() / "onnx" / f"{Path(weights_path).stem}-{component}-{input_size}-{digest}.onnx"
 
@@ -140,10 +141,10 @@ def max_difference(module, network, input_size: int, seed: int = 0) -> float:
     return worst
 
 
-def onnx_network(module, weights_path: Path, component: str, input_size: int):
+def onnx_network(module, weights_path: Path, component: str, input_size: int, variant: str = ""):
     """The cached (or freshly exported and checked) ONNX Runtime version of a network, or None (PyTorch
     stays in use) when it cannot be exported, loaded or does not match."""
-    path = export_path(weights_path, component, input_size)
+    path = export_path(weights_path, component, input_size, variant)
     try:
         if not path.is_file():
             if not can_export():

@@ -53,6 +53,10 @@ class PaperModelEstimator:
         self.model_name = card.name
         self.bundle = bundle.eval().to(self.device)
         settings_ = PipelineSettings.from_card(card, **settings)
+        variants = {"pose": ""}
+        if self.bundle.segmenter is not None:
+            self.bundle.segmenter.set_output_stride(settings_.segmenter_output_stride)
+            variants["segmenter"] = "" if settings_.segmenter_output_stride == 8 else f"os{settings_.segmenter_output_stride}"
         # PyTorch runs channels-last (faster on CPU and GPU alike, see benchmarks/estimators.py) ...
         self.bundle.to(memory_format=torch.channels_last)
         networks = {"pose": (self.bundle.pose, settings_.input_size)}
@@ -65,7 +69,7 @@ class PaperModelEstimator:
             run[component], self.runtime[component] = module, "torch"
             # ... and ONNX Runtime, faster still on CPU, where installed (onnx_runtime.py)
             if weights_path is not None and onnx_runtime.wanted(module, self.device, runtime):
-                network = onnx_runtime.onnx_network(module, Path(weights_path), component, size)
+                network = onnx_runtime.onnx_network(module, Path(weights_path), component, size, variants[component])
                 if network is not None:
                     run[component], self.runtime[component] = network, "onnxruntime"
         self.pipeline = PosePipeline(

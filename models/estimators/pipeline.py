@@ -3,7 +3,9 @@
 For each image (sections 3.1, 3.3 and 4.1 of the paper):
 1. segment: the segmenter sees the image scaled so that its longer side is `segmenter_input_size`
    (letterboxed into a square with the fill colour, so that images of any shape run in one batch); its
-   foreground probabilities are scaled back to the image and thresholded at 0.5;
+   foreground probabilities are scaled back to the image and thresholded at 0.5. The segmenter runs at
+   output stride `segmenter_output_stride`: 8 as trained (the paper's), or 16 for about half the auto-pose
+   time on a CPU (the estimator sets it: nets/segmenter.py, Segmenter.set_output_stride);
 2. boxes: the mask's large connected components are the characters (regions.py; one component gives
    the paper's enclosing box). A mask with no foreground means no character: no pose;
 3. crops: a square window centred on each box, padded by `padding` (10%) of its longer side on every
@@ -52,6 +54,7 @@ class PipelineSettings:
     input_size: int = 256
     heatmap_size: int = 128
     segmenter_input_size: int = 256
+    segmenter_output_stride: int = 8
     threshold: float = 0.5
     padding: float = 0.1
     smoothing: float = 0.1
@@ -70,6 +73,8 @@ class PipelineSettings:
         kw: dict[str, Any] = {"input_size": int(card.input_size), "heatmap_size": int(card.heatmap_size)}
         if card.segmenter_input_size:
             kw["segmenter_input_size"] = int(card.segmenter_input_size)
+        if "segmenter_output_stride" in inference:
+            kw["segmenter_output_stride"] = int(inference["segmenter_output_stride"])
         for key in ("threshold", "padding", "smoothing", "visible_score", "absent_score", "refine_margin"):
             if key in inference:
                 kw[key] = float(inference[key])

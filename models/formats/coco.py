@@ -83,6 +83,8 @@ def parse(obj) -> list[PoseRecord]:
             source=str(ann.get("source", "annotation")),
             score=None if ann.get("score") is None else float(ann["score"]),
         )
+        if isinstance(ann.get("area"), (int, float)) and ann["area"] > 0:
+            pose.meta["area"] = float(ann["area"])  # the segment area, COCO's OKS scale
         out.append(PoseRecord(pose, im.get("file_name")))
     return out
 
@@ -109,7 +111,7 @@ def dump(records: list[PoseRecord]) -> dict:
             "source": r.pose.source,
         }
         x, y, w, h = ann["bbox"]
-        ann["area"] = float(w * h)
+        ann["area"] = float(r.pose.meta.get("area") or w * h)  # the segment area when known
         if r.pose.score is not None:
             ann["score"] = r.pose.score
         annotations.append(ann)

@@ -24,6 +24,10 @@ from posefinder.models.nets import records_spec
 from posefinder.models.nets.resnet import Normalize, ResNet, imagenet_state_dict
 
 
+#: The ASPP's atrous rates at output stride 8 (torchvision's DeepLabHead); halved at 16.
+ASPP_RATES = (12, 24, 36)
+
+
 class Segmenter(nn.Module):
     """Foreground segmenter. forward(x: RGB in [0, 1], (N, 3, H, W)) -> (N, 1, H, W) foreground logits."""
 
@@ -43,7 +47,7 @@ class Segmenter(nn.Module):
         c4 = trunk.channels["layer4"]
         backbone = IntermediateLayerGetter(trunk, return_layers={"layer4": "out"})
         classifier = nn.Sequential(  # torchvision's DeepLabHead, with mid_channels outputs
-            ASPP(c4, [12, 24, 36], out_channels=aspp_channels),
+            ASPP(c4, list(ASPP_RATES), out_channels=aspp_channels),
             nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(aspp_channels),
             nn.ReLU(),
@@ -60,6 +64,38 @@ class Segmenter(nn.Module):
             nn.LeakyReLU(),
             nn.Conv2d(r2, 1, 1),
         )
+
+    @property
+    def output_stride(self) -> int:
+        """The trunk's output stride: 8 (DeepLabv3's, and how the segmenter is trained) or 16."""
+        return 8 if self.deeplab.backbone["layer3"][0].conv2.stride == (1, 1) else 16
+
+    def set_output_stride(self, output_stride: int) -> "Segmenter":
+        """Run the trunk at output stride 8 or 16; the weights stay the same (returns self).
+
+        At 16, layer3 strides instead of dilating, layer4 dilates by 2 instead of 4 and the ASPP rates are
+        halved, so every filter keeps its field of view in the image while layer3, layer4 and the ASPP see a
+        quarter of the positions: about a third of the operations (DeepLabv3, Chen et al. 2017, section 4:
+        trained at one output stride, evaluated at 8 for accuracy or at 16 for speed). Masks come out a
+        little coarser before the extra layers refine them at input resolution.
+        """
+        if output_stride not in (8, 16):
+            raise ValueError(f"the segmenter runs at output stride 8 or 16, not {output_stride}")
+        backbone = self.deeplab.backbone
+        dilation = 1
+        for name, dilate in (("layer2", False), ("layer3", output_stride == 8), ("layer4", True)):
+            previous, stride = dilation, 2
+            if dilate:
+                dilation, stride = dilation * 2, 1
+            for i, block in enumerate(backbone[name]):
+                d, s = (previous, stride) if i == 0 else (dilation, 1)
+                block.conv2.stride, block.conv2.dilation, block.conv2.padding = (s, s), (d, d), (d, d)
+                if i == 0 and block.downsample is not None:
+                    block.downsample[0].stride = (s, s)
+        for branch, rate in zip(self.deeplab.classifier[0].convs[1:-1], ASPP_RATES):  # ASPPConv: rate-dilated 3x3
+            r = rate * 8 // output_stride
+            branch[0].dilation, branch[0].padding = (r, r), (r, r)
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         normed = self.normalize(x)
