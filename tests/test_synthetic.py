@@ -295,3 +295,30 @@ def test_the_add_pose_prior_reproduces_add_poses(add_train, add_val):
         rendered.append(render_figure(i, pose=lifted.pose))
     errs = _limb_direction_errors(val, rendered)
     assert np.median(errs) < 5 and np.mean(errs) < 15
+
+
+def _facing(keypoints: np.ndarray) -> float:
+    """How far a 2D pose's shoulders and hips lie in front-view order (the character's left on the image's
+    right) across its torso axis, in torso lengths: > 0 facing the viewer, 0 in profile, < 0 from behind."""
+    i = skeleton.INDEX
+    ls, rs, lh, rh = (keypoints[i[k], :2] for k in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+    up = (ls + rs) / 2 - (lh + rh) / 2
+    length = float(np.linalg.norm(up))
+    across = np.array([-up[1], up[0]]) / length
+    return float(((ls - rs) @ across + (lh - rh) @ across) / 2 / length)
+
+
+def _facing_fractions(values) -> np.ndarray:
+    v = np.asarray(values)
+    return np.array([(v > 0.1).mean(), (np.abs(v) <= 0.1).mean(), (v < -0.1).mean()])  # front, profile, back
+
+
+def test_figures_face_the_viewer_about_as_often_as_illustrated_characters(add_train):
+    """The view prior (camera.VIEW_WEIGHTS) is fitted to ADD: the fractions of front-view, profile and
+    back-view torsos of synthetic figures are within 5 points of those of hand-labelled illustrations."""
+    from posefinder.models.formats import read_poses
+
+    drawn = _facing_fractions([_facing(render_figure(i, size=(96, 96)).pose.keypoints) for i in range(300)])
+    real = _facing_fractions([_facing(r.pose.keypoints) for r in read_poses(add_train)])
+    assert real[0] > 0.9  # illustrations: nearly all face the viewer
+    assert np.abs(drawn - real).max() < 0.05, (drawn, real)
