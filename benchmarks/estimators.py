@@ -210,7 +210,8 @@ def run_estimators(args) -> None:
                 runs[f"{arch} paper size, random, segmenter {s} px, onnxruntime {threads} thr"] = est
                 # the segmenter at output stride 16 (same weights, a third of its work; Segmenter.set_output_stride)
                 est = PaperModelEstimator.from_file(path, runtime="onnx", segmenter_output_stride=16)
-                runs[f"{arch} paper size, random, segmenter {s} px at stride 16, onnxruntime {threads} thr"] = est
+                engine = "onnxruntime" if est.runtime.get("segmenter") == "onnxruntime" else "torch (export failed)"
+                runs[f"{arch} paper size, random, segmenter {s} px at stride 16, {engine} {threads} thr"] = est
     for name, est in runs.items():
         count = len(est.estimate(image))
         if count != 1 and "random" in name:
