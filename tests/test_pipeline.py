@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from estimator_fakes import BlobPoseNet, RedSegmenter, blob_image, tiny_model_file
+from posefinder.models.errors import ModelError
 from posefinder.models.estimators.paper import PaperModelEstimator
 from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline
 from posefinder.models.estimators.regions import RegionRules, character_regions, mask_box
@@ -135,6 +136,9 @@ def test_the_segmenters_output_stride_comes_from_the_card_or_the_caller(tmp_path
         assert np.isfinite(pose.keypoints).all()
     path = tiny_model_file(tmp_path, name="m")
     assert PaperModelEstimator.from_file(path, segmenter_output_stride=16).bundle.segmenter.output_stride == 16
+    bad = tiny_model_file(tmp_path, name="bad", inference={"segmenter_output_stride": 32})
+    with pytest.raises(ModelError, match="output stride 8 or 16, not 32"):
+        PaperModelEstimator.from_file(bad)
 
 
 def test_installed_model_estimates_exactly_like_the_bundle_it_was_saved_from(tmp_path):

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from posefinder.models.errors import ModelError
 from posefinder.models.estimators.base import resolve_device
 from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline
 from posefinder.models.pose import Pose
@@ -55,6 +56,9 @@ class PaperModelEstimator:
         settings_ = PipelineSettings.from_card(card, **settings)
         variants = {"pose": ""}
         if self.bundle.segmenter is not None:
+            if settings_.segmenter_output_stride not in (8, 16):
+                raise ModelError(f"model {card.name!r}: its segmenter runs at output stride 8 or 16, not "
+                                 f"{settings_.segmenter_output_stride} (inference.segmenter_output_stride)")
             self.bundle.segmenter.set_output_stride(settings_.segmenter_output_stride)
             variants["segmenter"] = "" if settings_.segmenter_output_stride == 8 else f"os{settings_.segmenter_output_stride}"
         # PyTorch runs channels-last (faster on CPU and GPU alike, see benchmarks/estimators.py) ...

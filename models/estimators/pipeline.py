@@ -4,8 +4,8 @@ For each image (sections 3.1, 3.3 and 4.1 of the paper):
 1. segment: the segmenter sees the image scaled so that its longer side is `segmenter_input_size`
    (letterboxed into a square with the fill colour, so that images of any shape run in one batch); its
    foreground probabilities are scaled back to the image and thresholded at 0.5. The segmenter runs at
-   output stride `segmenter_output_stride`: 8 as trained (the paper's), or 16 for about half the auto-pose
-   time on a CPU (the estimator sets it: nets/segmenter.py, Segmenter.set_output_stride);
+   output stride `segmenter_output_stride`: 8 as trained (the paper's), or 16 for about a third less
+   auto-pose time on a CPU (the estimator sets it: nets/segmenter.py, Segmenter.set_output_stride);
 2. boxes: the mask's large connected components are the characters (regions.py; one component gives
    the paper's enclosing box). A mask with no foreground means no character: no pose;
 3. crops: a square window centred on each box, padded by `padding` (10%) of its longer side on every
