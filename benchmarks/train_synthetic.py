@@ -132,7 +132,7 @@ def main() -> int:
         for i in range(8):
             render_figure(10**7 + i, size=(SIZE, SIZE))
         render_s = (time.perf_counter() - t) / 8 * FIGURES / max(1, min(os.cpu_count() or 1, 8)) * 1.15
-        left_s = args.minutes * 60 - (time.perf_counter() - t0) - 2 * fixed_s - 2 * eval_s - render_s - 60
+        left_s = args.minutes * 60 - (time.perf_counter() - t0) - 2 * fixed_s - 2 * eval_s - render_s - 30
         minutes = max(left_s / 60, 1.0)
         length = ["--max-steps", "100000", "--max-time", f"{minutes:.2f}", "--val-every", "500"]
         print(f"benchmark: training for {minutes:.1f} minutes (the rest of the {args.minutes:g}-minute budget)",
