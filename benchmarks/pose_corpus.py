@@ -66,24 +66,14 @@ def load_base_poses(add_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray
     )
 
 
-# A standing figure in a 1 x 2 box (x right, y down), COCO-17 points.
-_STAND = {
-    "nose": (0.0, -0.85), "left_eye": (0.04, -0.88), "right_eye": (-0.04, -0.88),
-    "left_ear": (0.08, -0.86), "right_ear": (-0.08, -0.86),
-    "left_shoulder": (0.18, -0.6), "right_shoulder": (-0.18, -0.6),
-    "left_elbow": (0.24, -0.3), "right_elbow": (-0.24, -0.3),
-    "left_wrist": (0.26, -0.02), "right_wrist": (-0.26, -0.02),
-    "left_hip": (0.12, 0.05), "right_hip": (-0.12, 0.05),
-    "left_knee": (0.13, 0.5), "right_knee": (-0.13, 0.5),
-    "left_ankle": (0.14, 0.95), "right_ankle": (-0.14, 0.95),
-}  # fmt: skip
-
-
 def generated_poses(n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 25, 3) standing figures with jittered joints (all 25 present), in pixels."""
+    """(n, 25, 3) standing figures with jittered joints (all 25 present), in pixels: the canvas's "standing"
+    preset (app/gui/presets.py, about one unit tall, y down) doubled, jittered, then scaled to pixels."""
+    from posefinder.app.gui.presets import preset_keypoints
+
     kp = np.zeros((n, K, 3))
-    for name, (x, y) in _STAND.items():
-        kp[:, I[name]] = (x, y, 2)
+    kp[:, :, :2] = preset_keypoints("standing") * 2.0
+    kp[:, :, 2] = 2
     kp[:, : skeleton.NUM_COCO, :2] += rng.normal(0, 0.15, (n, skeleton.NUM_COCO, 2))
     kp[:, :, :2] = kp[:, :, :2] * 200 + 300
     fill_midpoints_many(kp)
