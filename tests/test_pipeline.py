@@ -63,6 +63,17 @@ def test_pipeline_returns_one_pose_per_character_largest_first_with_its_keypoint
     assert poses[0].meta["area"] > poses[1].meta["area"]
 
 
+def test_given_boxes_give_the_poses_the_segmented_boxes_give():
+    rects = [(20, 30, 120, 200), (200, 20, 170, 300)]
+    image = blob_image((400, 360), rects, [(80.3, 120.6), (290.2, 170.4)], 8.0)
+    segmented = pipeline().estimate(image)
+    given = pipeline().estimate_in_boxes([image, image], [p.bbox_xywh for p in segmented])
+    assert len(given) == 2
+    for a, b in zip(segmented, given):
+        np.testing.assert_allclose(b.keypoints, a.keypoints)
+        assert b.bbox_xywh == a.bbox_xywh and b.image_size == a.image_size
+
+
 def test_no_foreground_means_no_character():
     image = blob_image((200, 150), [], [(100.0, 70.0)], 8.0)
     assert pipeline().estimate(image) == []

@@ -115,31 +115,9 @@ def predict_with_model(args, items):
         chunk = items[start : start + args.batch_size]
         images = [_image(it) for it in chunk]
         if args.bbox == "gt":
-            out.extend(poses_in_boxes(estimator.pipeline, images, [it[2].bbox() for it in chunk]))
+            out.extend(estimator.pipeline.estimate_in_boxes(images, [it[2].bbox() for it in chunk]))
         else:
             out.extend(poses[0] if poses else None for poses in estimator.estimate_batch(images))
-    return out
-
-
-def poses_in_boxes(pipeline, images, boxes):
-    """The pose network's Poses for given character boxes (pixel edges), one per image: the pipeline's crop
-    (square, centred, padded), heatmaps, decoding and mapping back (models/estimators)."""
-    import numpy as np
-
-    from posefinder.models.estimators.geometry import square_crop_box
-    from posefinder.models.estimators.heatmaps import decode_heatmaps
-    from posefinder.models.pose import Pose
-
-    s = pipeline.settings
-    crops_boxes = [square_crop_box(b, s.input_size, s.padding) for b in boxes]
-    crops = [cb.extract(im, s.fill) for cb, im in zip(crops_boxes, images)]
-    uv, scores = decode_heatmaps(pipeline.heatmap_logits(crops), s.smoothing)
-    out = []
-    for cb, im, uv_i, sc_i, box in zip(crops_boxes, images, uv, scores, boxes):
-        xy = cb.heatmap_to_image(uv_i, s.heatmap_size)
-        kp = np.concatenate([xy, np.full((len(xy), 1), 2.0)], axis=1)
-        out.append(Pose(kp, bbox_xywh=box, image_size=(im.shape[1], im.shape[0]), scores=sc_i,
-                        score=float(sc_i.mean()), source=f"model:{pipeline.name}"))  # fmt: skip
     return out
 
 

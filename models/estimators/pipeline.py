@@ -218,6 +218,16 @@ class PosePipeline:
             poses = self._refined(images, poses)
         return poses
 
+    def estimate_in_boxes(self, images: Sequence[np.ndarray], boxes_xywh: Sequence) -> list[Pose]:
+        """The pose of the character in a given box (pixel edges) of each image, one per image: the crop,
+        heatmaps, decoding and mapping of estimate(), with the box given instead of segmented (evaluation
+        with ground-truth boxes, as the paper's Table 1 scores pose networks)."""
+        images = [check_image(im) for im in images]
+        s = self.settings
+        chars = [[Character(square_crop_box(box, s.input_size, s.padding), tuple(map(float, box)))]
+                 for box in boxes_xywh]  # fmt: skip
+        return [poses[0] for poses in self._poses(images, chars)]
+
     def _poses(self, images: Sequence[np.ndarray], chars: list[list[Character]]) -> list[list[Pose]]:
         flat = [(i, c) for i, cs in enumerate(chars) for c in cs]
         crops = [c.crop.extract(images[i], self.settings.fill) for i, c in flat]
