@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TESTS = Path(__file__).resolve().parent
+# The shared helpers (library_helpers, estimator_fakes, gui_helpers, ...) live beside this file, above the
+# folders that mirror the package (tests/models, tests/app, tests/build).
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks what a test needs from what it uses, so `-m "not gui"` and the like select reliably:
+    a test that takes pytest-qt's qtbot is `gui`; `gpu` tests skip without CUDA and `network` tests
+    unless POSEFINDER_TEST_NETWORK=1 (the suite is offline by default)."""
+    gpu_reason = None
+    for item in items:
+        if "qtbot" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gui)
+        if item.get_closest_marker("network") and os.environ.get("POSEFINDER_TEST_NETWORK") != "1":
+            item.add_marker(pytest.mark.skip(reason="needs the network: set POSEFINDER_TEST_NETWORK=1"))
+        if item.get_closest_marker("gpu"):
+            if gpu_reason is None:
+                gpu_reason = _gpu_missing()
+            if gpu_reason:
+                item.add_marker(pytest.mark.skip(reason=gpu_reason))
+
+
+def _gpu_missing() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "needs torch with CUDA (torch is not installed)"
+    return "" if torch.cuda.is_available() else "needs a CUDA GPU"
+
+SHARED_DATA = TESTS.parents[1] / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)

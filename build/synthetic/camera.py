@@ -37,7 +37,7 @@ class View:
 #: How often a figure is seen from the front (three-quarter views included), in profile and from behind.
 #: Fitted to illustrations: in ADD's 1,500 hand-labelled Danbooru characters (../shared/data/add), 92.5% show
 #: their shoulders and hips in front-view order, 3.5% nearly in line (profiles), 4% in back-view order;
-#: these weights give 89%, 4.8% and 6.2% (1,000 figures; tests/test_synthetic.py measures both).
+#: these weights give 89%, 4.8% and 6.2% (1,000 figures; tests/build/test_synthetic.py measures both).
 VIEW_WEIGHTS = {"front": 0.87, "profile": 0.10, "back": 0.03}
 #: Turn of a profile view (either way); past 90 degrees the far side shows.
 PROFILE_YAW_DEG = (60.0, 100.0)

@@ -9,7 +9,7 @@ import torch
 pytest.importorskip("lightning")
 
 from posefinder.build import cli  # noqa: E402
-from tests.test_build_data import _coco_set  # noqa: E402
+from test_build_data import _coco_set  # noqa: E402
 
 TINY = ["--preset", "tiny", "--accelerator", "cpu", "--workers", "0", "--progress", "none", "--batch-size", "2",
         "--rotation", "30", "--colour", "0"]

@@ -187,7 +187,7 @@ def test_missing_folder_prunes_nothing_and_cancel_stops_between_batches(tmp_path
 _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {helpers!r}]
     from test_index import FakeEstimator
     from posefinder.models.library import Library
     from posefinder.models.library.indexer import default_runner
@@ -210,7 +210,7 @@ def test_sigkill_mid_index_loses_nothing_and_next_run_finishes(tmp_path):
     write_pngs(pics, 60)
     libdir = tmp_path / "lib"
     script = tmp_path / "run_index.py"
-    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent), lib=str(libdir), pics=str(pics)))
+    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent), helpers=str(Path(__file__).parents[1]), lib=str(libdir), pics=str(pics)))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     committed = 0
     deadline = time.monotonic() + 60
