@@ -1,7 +1,7 @@
 """posefinder.app.gui: the PySide6 desktop app. `launch()` opens the main window (Qt is imported lazily).
 
-Modules: main_window (wires the parts), canvas (the pose canvas, with canvas_items, pose_state,
-pose_commands, presets, image_drop), export (pose files), results (the results grid and filters),
+Modules: main_window (wires the parts), canvas (the pose canvas, with canvas_items, pose_commands,
+image_drop; its state, presets and export are Qt-free in models/editing), results (the results grid and filters),
 library_panel (folders, indexing, counts), workers (threads), settings (QSettings), theme (dark look).
 """
 
