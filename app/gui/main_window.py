@@ -37,6 +37,7 @@ from posefinder.app.gui.banner import Banner
 from posefinder.app.gui.canvas import PoseCanvas
 from posefinder.app.gui.controllers.autopose import AutoPoseController
 from posefinder.app.gui.controllers.corrections import CorrectionController
+from posefinder.app.gui.controllers.library import LibrarySession
 from posefinder.app.gui.controllers.requests import CanvasRequests
 from posefinder.app.gui.controllers.search import SearchController
 from posefinder.app.gui.library_panel import LibraryPanel, library_title
@@ -44,7 +45,6 @@ from posefinder.app.gui.results import FilterBar, ResultsView, display_name
 from posefinder.app.gui.settings import SearchOptions, Settings
 from posefinder.app.gui.tasks import TaskBook
 from posefinder.app.gui.welcome import WelcomePage
-from posefinder.models import paths
 from posefinder.models.errors import PoseFinderError
 
 #: Default window size (fits a 1440 x 900 screen with room for a dock).
@@ -64,7 +64,6 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle("PoseFinder")
         self.settings = settings if settings is not None else Settings()
-        self.library = None  # read-only Library being searched
 
         # parts
         self.canvas = PoseCanvas()
@@ -78,6 +77,7 @@ class MainWindow(QMainWindow):
         self.status_label.setObjectName("searchStatus")
 
         # flows
+        self.session = LibrarySession(self.library_panel, self)
         self.tasks = TaskBook()
         requests = CanvasRequests(self.canvas)
         self.searcher = SearchController(self.canvas, self.filters, self.results, self.status_label, self)
@@ -98,6 +98,11 @@ class MainWindow(QMainWindow):
     def actions_by_name(self) -> dict[str, QAction]:
         """objectName -> action (e.g. "savePose")."""
         return self.actions.by_name()
+
+    @property
+    def library(self):
+        """The read-only Library being searched, or None."""
+        return self.session.library
 
     @property
     def correction(self):
@@ -201,6 +206,8 @@ class MainWindow(QMainWindow):
         c.imageDropped.connect(self.on_image_dropped)
         c.dropFailed.connect(lambda reason: self.banner.show_message(reason, "warn"))
         s.finished.connect(self.searchFinished)
+        self.session.opened.connect(self._on_library_opened)
+        self.session.closed.connect(self._on_library_closed)
         self.auto_poser.finished.connect(self.autoPoseFinished)
         self.corrector.active_changed.connect(self.actions.save_pose.setEnabled)
         self.corrector.saved.connect(lambda _pose_id: self._on_library_updated())
@@ -247,42 +254,29 @@ class MainWindow(QMainWindow):
         """Search this library from now on (create: make it first). False, with a banner, when it cannot.
 
         Returns at once even while the previous library is indexed: that run stops in the background."""
-        from posefinder.models.library import Library
-        from posefinder.models.library.writers import shared_writer
-
-        path = Path(path).expanduser().resolve()
         try:
-            if create:
-                with shared_writer(path, create=True):
-                    pass
-            lib = Library.open(path, readonly=True)
+            self.session.open(path, create=create)
         except PoseFinderError as exc:
             self.banner.show_message(str(exc), "warn")
             return False
-        self._close_library()
-        self.library = lib
+        return True
+
+    def _on_library_opened(self, lib) -> None:
         self.searcher.set_library(lib)
         self.corrector.library = lib
         self.results.set_library(lib)
         self.library_panel.set_library(lib)
         self.filters.set_folders(lib.folders())
-        self.settings.set_last_library(path)
-        self.setWindowTitle(f"{library_title(path)} — PoseFinder")
+        self.settings.set_last_library(lib.path)
+        self.setWindowTitle(f"{library_title(lib.path)} — PoseFinder")
         self._show_library_state()
         self.search_now()
-        return True
 
-    def _close_library(self) -> None:
-        if self.library is None:
-            return
-        self.library_panel.shutdown()
-        self.library_panel.set_library(None)
+    def _on_library_closed(self) -> None:
         self.searcher.set_library(None)
         self.corrector.library = None
         self.corrector.forget()
         self.results.set_library(None)
-        self.library.close()
-        self.library = None
 
     def _show_library_state(self) -> None:
         has = self.library is not None
@@ -318,15 +312,8 @@ class MainWindow(QMainWindow):
 
     def index_folder(self, folder: Path) -> bool:
         """Add an image folder to the open library (or to a new one named after it) and index it."""
-        if self.library is None:
-            base = paths.user_data_dir(create=True) / "libraries"
-            target = base / (Path(folder).name or "library")
-            n = 2
-            while target.exists() and not (target / "library.sqlite").exists():
-                target = base / f"{Path(folder).name}-{n}"
-                n += 1
-            if not self.open_library(target, create=True):
-                return False
+        if self.library is None and not self.open_library(self.session.library_for_folder(folder), create=True):
+            return False
         return self.library_panel.add_folder(Path(folder))
 
     def _fill_recent(self) -> None:
@@ -503,7 +490,5 @@ class MainWindow(QMainWindow):
         self.auto_poser.stop()
         self.results.shutdown()
         self.tasks.cancel_all()
-        if self.library is not None:
-            self.library.close()
-            self.library = None
+        self.session.close()
         super().closeEvent(event)
