@@ -90,8 +90,8 @@ def make_actions(window) -> Actions:
         add_folder=new_action(window, "addFolder", "&Add Folder…", panel._ask_add_folder),
         index_now=new_action(window, "indexNow", "Index &Now", lambda: panel.start_index()),
         cancel_index=new_action(window, "cancelIndex", "&Cancel Indexing", panel.cancel_index),
-        models=new_action(window, "models", "Pose &Models…", window.show_models),
-        about=new_action(window, "about", "&About PoseFinder", window.about),
+        models=new_action(window, "models", "Pose &Models…", window._show_models),
+        about=new_action(window, "about", "&About PoseFinder", window._about),
     )  # fmt: skip
     stack.canUndoChanged.connect(a.undo.setEnabled)
     stack.canRedoChanged.connect(a.redo.setEnabled)

@@ -453,7 +453,7 @@ class MainWindow(QMainWindow):
         self._show_status(f"exported {path}", 6000)
 
     # -- help ------------------------------------------------------------------------------------------------
-    def show_models(self) -> None:
+    def _show_models(self) -> None:
         from posefinder.models.estimators import chain
 
         lines = []
@@ -464,7 +464,7 @@ class MainWindow(QMainWindow):
             lines.append("\n" + chain.NO_MODEL_MESSAGE)
         QMessageBox.information(self, "Pose models", "\n".join(lines) or chain.NO_MODEL_MESSAGE)
 
-    def about(self) -> None:
+    def _about(self) -> None:
         from posefinder import __version__
 
         QMessageBox.about(
