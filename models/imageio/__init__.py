@@ -31,7 +31,7 @@ IMAGE_SUFFIXES = RASTER_SUFFIXES | frozenset(WORKING_FILE_KINDS) | plugins.all_s
 
 __all__ = [
     "Decoded", "FormatUnavailable", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "WORKING_FILE_KINDS", "decode_image",
-    "image_size", "is_image_path", "is_working_file", "load_image", "load_image_rgba", "read_bytes",
+    "has_transparency", "image_size", "is_image_path", "is_working_file", "load_image", "load_image_rgba", "read_bytes",
     "read_image", "save_image", "to_rgb",
 ]  # fmt: skip
 
@@ -110,3 +110,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
         if head.startswith((clip.SIGNATURE, zipped.SIGNATURE)):
             return tuple(_read(f, f.size, f.name).canvas_size)  # type: ignore[return-value]
         return raster.header_size(io.BufferedReader(f, 1 << 16), f.name)
+
+
+def has_transparency(path: str | Path) -> bool:
+    """Whether an image file carries an alpha channel (from its header; working files are composites)."""
+    with _opened(path) as f:
+        head = f.read(32)
+        f.seek(0)
+        if head.startswith((psd.SIGNATURE, clip.SIGNATURE, zipped.SIGNATURE)):
+            return False
+        return raster.header_has_alpha(io.BufferedReader(f, 1 << 16), f.name)

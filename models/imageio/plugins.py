@@ -29,7 +29,10 @@ class FormatUnavailable(ImageError):
 
     def __init__(self, name: str, kind: str):
         super().__init__(f"{name}: {kind} needs the optional formats support ({INSTALL_HINT})")
-        self.kind = kind
+        self.name, self.kind = name, kind
+
+    def __reduce__(self):  # crosses DataLoader worker processes whole
+        return (type(self), (self.name, self.kind))
 
 
 def register() -> dict[str, bool]:

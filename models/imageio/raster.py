@@ -180,3 +180,15 @@ def save_image(array: np.ndarray, path: str | Path, quality: int = 92) -> None:
 def decode_bytes(data: bytes, name: str) -> Decoded:
     """decode of bytes held in memory (an embedded preview, a zip member)."""
     return decode(io.BytesIO(data), name)
+
+
+def header_has_alpha(source, name: str) -> bool:
+    """Whether an image's header announces transparency; nothing decoded."""
+    plugins.register()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as img:
+                return _has_alpha(img) or "transparency" in img.info
+    except BaseException as exc:
+        raise as_image_error(exc, name, source) from None
