@@ -31,7 +31,8 @@ IMAGE_SUFFIXES = RASTER_SUFFIXES | frozenset(WORKING_FILE_KINDS) | plugins.all_s
 
 __all__ = [
     "Decoded", "FormatUnavailable", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "WORKING_FILE_KINDS", "decode_image",
-    "has_transparency", "image_size", "is_image_path", "is_working_file", "load_image", "load_image_rgba", "read_bytes",
+    "has_transparency", "image_size", "is_image_path", "open_dialog_filters", "supported_types",
+    "supported_types_text", "is_working_file", "load_image", "load_image_rgba", "read_bytes",
     "read_image", "save_image", "to_rgb",
 ]  # fmt: skip
 
@@ -120,3 +121,27 @@ def has_transparency(path: str | Path) -> bool:
         if head.startswith((psd.SIGNATURE, clip.SIGNATURE, zipped.SIGNATURE)):
             return False
         return raster.header_has_alpha(io.BufferedReader(f, 1 << 16), f.name)
+
+
+def supported_types() -> list[tuple[str, frozenset[str]]]:
+    """[(type name, endings)] this installation reads: raster images, then working files, then the plugin
+    types whose plugins are installed."""
+    state = plugins.register()
+    out = [("Images", RASTER_SUFFIXES)]
+    out += [(kind, frozenset(s for s, k in WORKING_FILE_KINDS.items() if k == kind)) for kind in dict.fromkeys(WORKING_FILE_KINDS.values())]
+    out += [(kind, s) for kind, s in plugins.PLUGIN_SUFFIXES.items() if state.get(kind)]
+    return out
+
+
+def open_dialog_filters() -> str:
+    """The name filters of an open-image dialog: everything readable first, then one filter per type."""
+    types = supported_types()
+    pattern = lambda suffixes: " ".join(f"*{s}" for s in sorted(suffixes))  # noqa: E731
+    everything = frozenset().union(*(s for _, s in types))
+    return ";;".join([f"Images and working files ({pattern(everything)})"] + [f"{k} ({pattern(s)})" for k, s in types])
+
+
+def supported_types_text() -> str:
+    """One line naming what is read ("PNG, JPEG, ... ; Photoshop, Clip Studio, ..."), for the library panel."""
+    kinds = [k for k, _ in supported_types()[1:]]
+    return "Reads PNG, JPEG, WebP, BMP, GIF, TIFF and " + ", ".join(kinds) + " files"
