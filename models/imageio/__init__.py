@@ -51,7 +51,7 @@ def _read(f, size: int, name: str) -> Decoded:
     head = f.read(32)
     f.seek(0)
     if head.startswith(psd.SIGNATURE):
-        return psd.decode(f, name)
+        return psd.decode(f, name, size)
     if head.startswith(clip.SIGNATURE):
         return clip.decode(f, size, name)
     if head.startswith(zipped.SIGNATURE) and Path(name).suffix.lower() not in RASTER_SUFFIXES:

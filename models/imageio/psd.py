@@ -29,7 +29,47 @@ def header_size(header: bytes, name: str) -> tuple[int, int]:
     return width, height
 
 
-def decode(f, name: str) -> Decoded:
+def _check_sections(f, size: int, name: str) -> None:
+    """Every section's declared length fits in the file, and so does the merged image data (raw or RLE)."""
+    f.seek(0)
+    header = f.read(26)
+    width, height = header_size(header, name)
+    version, channels = struct.unpack(">HH", header[4:6] + header[12:14])
+    depth = struct.unpack(">H", header[22:24])[0]
+    pos = 26
+    for wide in (False, False, version == 2):  # color mode data, image resources, layer and mask info
+        n = 8 if wide else 4
+        f.seek(pos)
+        raw = f.read(n)
+        if len(raw) < n:
+            raise ImageError(f"{name}: truncated Photoshop file (a section header is cut short)")
+        length = int.from_bytes(raw, "big")
+        pos += n + length
+        if pos > size:
+            raise ImageError(f"{name}: truncated Photoshop file (a section runs past the end)")
+    f.seek(pos)
+    compression = f.read(2)
+    if len(compression) < 2:
+        raise ImageError(f"{name}: truncated Photoshop file (no image data)")
+    method = struct.unpack(">H", compression)[0]
+    rows = height * channels
+    if method == 0:
+        needed = rows * ((width * depth + 7) // 8)
+    elif method == 1:
+        count = 4 if version == 2 else 2
+        table = f.read(rows * count)
+        if len(table) < rows * count:
+            raise ImageError(f"{name}: truncated Photoshop file (the image data is cut short)")
+        needed = len(table) + sum(int.from_bytes(table[i : i + count], "big") for i in range(0, len(table), count))
+    else:
+        return
+    if pos + 2 + needed > size:
+        raise ImageError(f"{name}: truncated Photoshop file (the image data is cut short)")
+
+
+def decode(f, name: str, size: int | None = None) -> Decoded:
+    if size is not None:
+        _check_sections(f, size, name)
     f.seek(0)
     header_size(f.read(26), name)
     f.seek(0)
@@ -50,6 +90,10 @@ def decode(f, name: str) -> Decoded:
         raise ImageError(f"{name}: broken or truncated Photoshop file ({type(exc).__name__}: {exc})") from None
     if img is None:
         raise ImageError(f"{name}: Photoshop file with neither a merged image nor layers to composite")
+    if img.mode == "CMYK":  # psd-tools hands over Photoshop's stored values, 255 meaning no ink
+        from PIL import ImageChops
+
+        img = ImageChops.invert(img)
     return Decoded(raster.to_rgb(img), kind=KIND, canvas_size=(psd.width, psd.height), working_file=True)
 
 
