@@ -13,7 +13,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-
 from posefinder.models.errors import ImageError
 from posefinder.models.files import RegularFile, open_regular, readable_name
 from posefinder.models.imageio import clip, plugins, psd, raster, zipped
@@ -30,10 +29,25 @@ WORKING_FILE_KINDS = {".psd": psd.KIND, ".psb": psd.KIND, ".clip": clip.KIND, **
 IMAGE_SUFFIXES = RASTER_SUFFIXES | frozenset(WORKING_FILE_KINDS) | plugins.all_suffixes()
 
 __all__ = [
-    "Decoded", "FormatUnavailable", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "WORKING_FILE_KINDS", "decode_image",
-    "has_transparency", "image_size", "is_image_path", "open_dialog_filters", "supported_types",
-    "supported_types_text", "is_working_file", "load_image", "load_image_rgba", "read_bytes",
-    "read_image", "save_image", "to_rgb",
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+    "WORKING_FILE_KINDS",
+    "Decoded",
+    "FormatUnavailable",
+    "decode_image",
+    "has_transparency",
+    "image_size",
+    "is_image_path",
+    "is_working_file",
+    "load_image",
+    "load_image_rgba",
+    "open_dialog_filters",
+    "read_bytes",
+    "read_image",
+    "save_image",
+    "supported_types",
+    "supported_types_text",
+    "to_rgb",
 ]  # fmt: skip
 
 
@@ -136,7 +150,7 @@ def supported_types() -> list[tuple[str, frozenset[str]]]:
 def open_dialog_filters() -> str:
     """The name filters of an open-image dialog: everything readable first, then one filter per type."""
     types = supported_types()
-    pattern = lambda suffixes: " ".join(f"*{s}" for s in sorted(suffixes))  # noqa: E731
+    pattern = lambda suffixes: " ".join(f"*{s}" for s in sorted(suffixes))
     everything = frozenset().union(*(s for _, s in types))
     return ";;".join([f"Images and working files ({pattern(everything)})"] + [f"{k} ({pattern(s)})" for k, s in types])
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
-
 from posefinder.models.errors import ImageError
 from posefinder.models.imageio import limits, plugins
 from posefinder.models.imageio.decoded import Decoded
@@ -99,6 +98,8 @@ def header_size(source, name: str) -> tuple[int, int]:
 
 def _exif_upright(img: Image.Image) -> Image.Image:
     try:
+        if img.getexif().get(0x0112, 1) in (0, 1):  # upright already: exif_transpose would copy it whole
+            return img
         return ImageOps.exif_transpose(img)
     except Exception:  # a broken EXIF block must not make a good image unreadable
         return img

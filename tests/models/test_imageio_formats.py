@@ -10,8 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from format_files import picture, png_bytes, write_kra, write_ora, write_plugin_image, write_procreate
-
+from format_files import (
+    picture,
+    png_bytes,
+    write_kra,
+    write_ora,
+    write_plugin_image,
+    write_procreate,
+)
 from posefinder.models.errors import ImageError
 from posefinder.models.imageio import image_size, load_image, read_bytes, read_image
 

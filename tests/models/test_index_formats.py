@@ -9,7 +9,6 @@ import threading
 import numpy as np
 import pytest
 from format_files import picture, png_bytes, write_kra, write_ora, write_procreate
-
 from posefinder.models.imageio import save_image
 from posefinder.models.library import Library
 from posefinder.models.pose import Pose
@@ -134,7 +133,6 @@ def test_open_regular_reads_no_further_than_the_size(tmp_path):
 def test_files_of_a_missing_plugin_get_one_summary_line(tmp_path, monkeypatch):
     from format_files import write_plugin_image
     from PIL import Image
-
     from posefinder.models.imageio import plugins
 
     folder = tmp_path / "art"
