@@ -34,6 +34,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from posefinder.models.errors import ImageError, LibraryError, ModelError, PoseFinderError
+from posefinder.models.files import readable_name, stored_name
 from posefinder.models.library import database as db
 from posefinder.models.library.records import IndexReport
 from posefinder.models.library.thumbs import content_hash, make_thumbnail, thumb_path
@@ -58,31 +59,37 @@ class _Work:
 
 
 def default_runner(estimator=None) -> Runner:
-    """load_image + estimator.estimate per path; with no estimator, decode only (result None)."""
-    from posefinder.models.imageio import load_image
+    """read_image + estimator.estimate per path; with no estimator, decode only (result None). A working
+    file's poses are in canvas pixels (scaled from its preview); its canvas size is the 4th item."""
+    from posefinder.models.imageio import read_image
 
     def run(paths: list[Path]) -> Iterator[tuple]:
         for path in paths:
             try:
-                image = load_image(path)
+                decoded = read_image(path)
             except PoseFinderError as exc:
                 yield path, exc
                 continue
+            image, canvas = decoded.image, decoded.canvas_size
             if estimator is None:
-                yield path, None, image
+                yield path, None, image, canvas
                 continue
             try:
-                poses = estimator.estimate(image)
+                poses = decoded.to_canvas(list(estimator.estimate(image)))
             except PoseFinderError as exc:
-                yield path, exc, image
+                yield path, exc, image, canvas
                 continue
-            yield path, list(poses), image
+            yield path, poses, image, canvas
 
     return run
 
 
-def scan_folder(folder: Path, skip: Path | None = None) -> list[tuple[Path, int, int]]:
-    """[(path, size, mtime_ns)] of the image files under folder, sorted by path."""
+def scan_folder(folder: Path, skip: Path | None = None, skipped: list[str] | None = None) -> list[tuple[Path, int, int]]:
+    """[(path, size, mtime_ns)] of the regular image files under folder (links followed), sorted by path.
+    FIFOs, sockets and devices, also behind links, are never opened: their reasons go to skipped."""
+    import stat
+
+    from posefinder.models.files import entry_kind, not_regular_reason
     from posefinder.models.imageio import IMAGE_SUFFIXES
 
     out = []
@@ -99,6 +106,10 @@ def scan_folder(folder: Path, skip: Path | None = None) -> list[tuple[Path, int,
             try:
                 st = os.stat(p)
             except OSError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
+                if skipped is not None and (st is None or entry_kind(st.st_mode) is not None):
+                    skipped.append(not_regular_reason(p) or f"{p}: not a regular file; skipped")
                 continue
             out.append((Path(p), int(st.st_size), int(st.st_mtime_ns)))
     out.sort(key=lambda t: str(t[0]))
@@ -152,9 +163,10 @@ def index_folders(
             )
         }
         seen = set()
-        for path, size, mtime in scan_folder(folder, skip=lib_dir):
+        skipped: list[str] = []
+        for path, size, mtime in scan_folder(folder, skip=lib_dir, skipped=skipped):
             report.scanned += 1
-            key = str(path)
+            key = stored_name(path)
             seen.add(key)
             rec = recorded.get(key)
             if rec is None:
@@ -170,6 +182,10 @@ def index_folders(
                     report.unchanged += 1
             else:
                 work.append(_Work(path, fid, size, mtime, "changed", image_id=rec[0], old_hash=rec[4]))
+        report.skipped += skipped
+        if log:
+            for line in skipped:
+                log(line)
         for key, rec in recorded.items():
             if key not in seen:
                 missing[rec[0]] = (key, rec[4], fid)
@@ -239,12 +255,15 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
     """Estimate and commit one batch; the number of its images handled. A cancel seen between two images
     stops the estimates there (state.cancelled): the images done are committed, the rest wait for the
     next run."""
+    from posefinder.models.imageio.plugins import FormatUnavailable
+
     lib, report = state.lib, state.report
     con = lib._con()
     to_run: list[_Work] = []
     moves: list[tuple[_Work, int]] = []
     touch: list[_Work] = []  # same content, new size/mtime
     bad_read: list[tuple[_Work, str]] = []
+    unavailable: set[str] = set()
     missing_by_hash: dict[str, int] = {}
     for iid, (_, h, _) in missing.items():
         if h is not None:
@@ -252,8 +271,8 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
     for w in batch:
         try:
             w.content_hash = content_hash(w.path)
-        except OSError as exc:
-            bad_read.append((w, f"{w.path}: cannot read ({exc.strerror})"))
+        except (OSError, ImageError) as exc:
+            bad_read.append((w, str(exc) if isinstance(exc, ImageError) else f"{readable_name(w.path)}: cannot read ({exc.strerror})"))
             continue
         if w.kind == "new" and w.content_hash in missing_by_hash:
             iid = missing_by_hash.pop(w.content_hash)
@@ -267,6 +286,7 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             to_run.append(w)
 
     results: dict[str, tuple] = {}
+    handled: set[str] = set()  # paths the runner answered (results or an unavailable format)
     skipped = 0
     if to_run:
         by_path = {str(w.path): w for w in to_run}
@@ -276,14 +296,19 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             w = by_path.get(str(path))
             if w is None:
                 continue
-            facts = _image_facts(lib, w, result, image, state.thumbnails)
-            results[str(path)] = (result, facts)
-            if cancel is not None and cancel.is_set() and len(results) < len(to_run):
+            handled.add(str(path))
+            if isinstance(result, FormatUnavailable):  # counted once per type; read when the extra is there
+                report.unavailable[result.kind] = report.unavailable.get(result.kind, 0) + 1
+                unavailable.add(str(path))
+            else:
+                facts = _image_facts(lib, w, result, image, state.thumbnails, item[3] if len(item) > 3 else None)
+                results[str(path)] = (result, facts)
+            if cancel is not None and cancel.is_set() and len(handled) < len(to_run):
                 state.cancelled = True
                 break
         if state.cancelled:
-            skipped = len(to_run) - len(results)
-            to_run = [w for w in to_run if str(w.path) in results]
+            skipped = len(to_run) - len(handled)
+            to_run = [w for w in to_run if str(w.path) in handled]
 
     with lib._write() as wcon:
         gen = db.generation(wcon) + 1
@@ -291,7 +316,7 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
         for w, iid in moves:
             wcon.execute(
                 "UPDATE images SET path = ?, name = ?, folder_id = ?, size = ?, mtime_ns = ? WHERE id = ?",
-                (str(w.path), str(w.path), w.folder_id, w.size, w.mtime_ns, iid),
+                (stored_name(w.path), readable_name(w.path), w.folder_id, w.size, w.mtime_ns, iid),
             )
             wcon.execute("UPDATE poses SET gen = ? WHERE image_id = ?", (gen, iid))
             changed = True
@@ -310,9 +335,11 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             changed |= db.delete_poses(wcon, "image_id = ? AND source != ?", (iid, SOURCE_HAND), gen) > 0
             report.bad.append(reason)
         for w in to_run:
+            if str(w.path) in unavailable:
+                continue
             got = results.get(str(w.path))
             if got is None:
-                reason = f"{w.path}: the pose runner returned no result"
+                reason = f"{readable_name(w.path)}: the pose runner returned no result"
                 _record(wcon, w, db.BAD, reason, {}, report)
                 report.bad.append(reason)
                 continue
@@ -347,8 +374,8 @@ def _has_hand_pose(con, image_id: int | None) -> bool:
     return con.execute("SELECT 1 FROM poses WHERE image_id = ? AND source = ? LIMIT 1", (image_id, SOURCE_HAND)).fetchone() is not None
 
 
-def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool) -> dict:
-    """width/height (from the decoded image, else the header) and the thumbnail."""
+def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool, canvas=None) -> dict:
+    """width/height (a working file's canvas, else the decoded image's, else the header's) and the thumbnail."""
     from posefinder.models.imageio import image_size, load_image
 
     facts: dict = {}
@@ -360,7 +387,7 @@ def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bo
         except ImageError:
             image = None
     if image is not None:
-        facts["width"], facts["height"] = int(image.shape[1]), int(image.shape[0])
+        facts["width"], facts["height"] = (int(canvas[0]), int(canvas[1])) if canvas else (int(image.shape[1]), int(image.shape[0]))
         if thumbnails:
             try:
                 make_thumbnail(image, thumb_path(lib.path, w.content_hash))
@@ -380,7 +407,7 @@ def _record(con, w: _Work, status: str, error: str | None, facts: dict, report: 
         cur = con.execute(
             "INSERT INTO images (folder_id, path, name, origin, size, mtime_ns, hash, width, height, status, error,"
             " added) VALUES (?, ?, ?, 'index', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (w.folder_id, str(w.path), str(w.path), w.size, w.mtime_ns, w.content_hash, facts.get("width"),
+            (w.folder_id, stored_name(w.path), readable_name(w.path), w.size, w.mtime_ns, w.content_hash, facts.get("width"),
              facts.get("height"), status, error, time.time()),
         )  # fmt: skip
         w.image_id = int(cur.lastrowid)
