@@ -123,6 +123,8 @@ def rotation(angle: float) -> np.ndarray:
 def rotated_about(xy: np.ndarray, centre, angle: float, mask: np.ndarray | None = None) -> np.ndarray:
     """A copy of xy with the points of `mask` (default: all) turned by `angle` about `centre`."""
     out = np.array(xy, dtype=np.float64)
+    if abs(angle) < 1e-12:
+        return out  # exactly unchanged: a drag back to its start leaves no edit
     centre = np.asarray(centre, dtype=np.float64)
     sel = slice(None) if mask is None else np.asarray(mask, dtype=bool)
     out[sel] = (out[sel] - centre) @ rotation(angle).T + centre
