@@ -286,6 +286,13 @@ class PoseCanvas(QGraphicsView):
             self._body_type = name
             self.bodyTypeChanged.emit(name)
 
+    def turn_joint(self, joint: int | str, degrees: float) -> None:
+        """Rotate mode without the mouse: turn the bone that `joint` (index or name) ends, with everything
+        below it, by `degrees` about its parent joint (clockwise on screen for positive degrees); undoable."""
+        j = skeleton.INDEX[joint] if isinstance(joint, str) else int(joint)
+        xy = mannequin.turn_segment(self._state.xy, mannequin.segment_of(j), math.radians(degrees))
+        self._push(_with_xy(self._state, xy), f"Turn {joint_label(j).lower()}")
+
     def rotate_figure(self, degrees: float) -> None:
         """Turn the whole figure about its centre (clockwise on screen for positive degrees); undoable."""
         xy = mannequin.rotate_figure(self._state.xy, math.radians(degrees))
@@ -487,7 +494,8 @@ class PoseCanvas(QGraphicsView):
         lo, hi = xy.min(axis=0), xy.max(axis=0)
         rect = rect.united(QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])))
         pad = 0.04 * max(rect.width(), rect.height())
-        return rect.adjusted(-pad, -pad, pad, pad)
+        top = max(pad, 0.1 * rect.height())  # room for the rotation handle above the figure
+        return rect.adjusted(-pad, -top, pad, pad)
 
     def _fit_view(self) -> None:
         if self.viewport().width() < 2 or self.viewport().height() < 2:

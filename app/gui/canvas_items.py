@@ -38,7 +38,7 @@ Z_FRAME, Z_GUIDE, Z_LIMB, Z_JOINT = -20.0, -10.0, 0.0, 10.0
 
 #: The rotation handle: its radius and how far above the figure's box it sits, in screen pixels.
 ROTATE_RADIUS_PX = 8.0
-ROTATE_OFFSET_PX = 30.0
+ROTATE_OFFSET_PX = 36.0
 
 
 def _qcolor(rgb: tuple[int, int, int], alpha: int = 255) -> QColor:

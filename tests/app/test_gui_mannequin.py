@@ -275,3 +275,17 @@ def test_body_type_switch_keeps_every_joint_angle(qtbot, canvas):
     assert chibi_standing > 2 * head_to_thigh(canvas.pose().xy)
     with pytest.raises(ValueError, match="unknown body type"):
         canvas.set_body_type("giant")
+
+
+def test_mannequin_turns_and_scales_without_the_mouse(canvas):
+    before = canvas.pose().xy.copy()
+    canvas.turn_joint("left_elbow", 90)  # the upper arm turns about the shoulder, the forearm with it
+    after = canvas.pose().xy
+    v0, v1 = before[I["left_elbow"]] - before[I["left_shoulder"]], after[I["left_elbow"]] - after[I["left_shoulder"]]
+    assert (direction_deg(v1) - direction_deg(v0)) % 360 == pytest.approx(90, abs=1e-6)
+    assert dist(after, "left_elbow", "left_wrist") == pytest.approx(dist(before, "left_elbow", "left_wrist"))
+    canvas.rotate_figure(180)
+    assert torso_up(canvas.pose().xy, np.ones(25, bool))[1] > 0.99
+    canvas.scale_figure(1e6)  # clamped: the figure stays a few frames big at most
+    assert np.ptp(canvas.pose().xy, axis=0).max() <= 4.0 * max(canvas.frame_size()) + 1e-6
+    assert canvas.undo_stack.count() == 3
