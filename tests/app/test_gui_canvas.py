@@ -7,6 +7,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from gui_helpers import shown_canvas  # noqa: E402
+
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -23,12 +25,7 @@ ALT = Qt.KeyboardModifier.AltModifier  # free mode for one drag: the joint moves
 
 @pytest.fixture
 def canvas(qtbot):
-    widget = PoseCanvas()
-    qtbot.addWidget(widget)
-    widget.resize(520, 560)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_canvas(qtbot)
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from gui_helpers import make_library, open_window, shown_canvas  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from posefinder.app.gui.canvas import FIGURE_SCALE_STEP, PoseCanvas  # noqa: E402
+from posefinder.app.gui.canvas import FIGURE_SCALE_STEP  # noqa: E402
 from posefinder.models import skeleton  # noqa: E402
 from posefinder.models.descriptor import Query, torso_up  # noqa: E402
 from posefinder.models.editing import mannequin  # noqa: E402
@@ -29,12 +30,7 @@ NONE = Qt.KeyboardModifier.NoModifier
 
 @pytest.fixture
 def canvas(qtbot):
-    widget = PoseCanvas()
-    qtbot.addWidget(widget)
-    widget.resize(520, 560)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_canvas(qtbot)
 
 
 def drag_from(qtbot, canvas, start: QPoint, path: list[QPoint], modifier=NONE) -> None:
@@ -70,6 +66,12 @@ def pairwise(xy: np.ndarray, names) -> np.ndarray:
 
 def direction_deg(v) -> float:
     return math.degrees(math.atan2(v[1], v[0]))
+
+
+def joint_angle(xy: np.ndarray, a: str, joint: str, b: str) -> float:
+    """The signed angle at `joint` between its bones to a and to b, in degrees."""
+    u, v = xy[I[a]] - xy[I[joint]], xy[I[b]] - xy[I[joint]]
+    return math.degrees(math.atan2(u[0] * v[1] - u[1] * v[0], u @ v))
 
 
 def test_forearm_keeps_its_length_when_the_wrist_is_dragged(qtbot, canvas):
@@ -154,8 +156,6 @@ def test_free_mode_moves_one_joint_only(qtbot, canvas):
 
 
 def test_free_mode_toolbar_toggle_shows_its_state(qtbot):
-    from gui_helpers import open_window
-
     window = open_window(qtbot)
     action = window.actions_by_name["freeMode"]
     assert action.isCheckable() and not action.isChecked() and not window.canvas.free_mode()
@@ -166,8 +166,6 @@ def test_free_mode_toolbar_toggle_shows_its_state(qtbot):
 
 
 def test_mannequin_rotation_handle_turns_the_figure_upside_down_for_the_orientation_filter(qtbot, canvas, tmp_path):
-    from gui_helpers import make_library
-
     before = canvas.pose().xy.copy()
     centre = mannequin.figure_centre(before)
     c = canvas.mapFromScene(QPointF(*centre))
@@ -192,7 +190,7 @@ def test_mannequin_rotation_handle_turns_the_figure_upside_down_for_the_orientat
     with Library.open(lib, readonly=True) as library:
         same = library.search(Query(canvas.pose(), orientation_weight=2.0), k=2)
         anyway = library.search(Query(canvas.pose(), orientation_weight=0.0), k=2)
-    assert [Path(r.image).name for r in same][0] == "upside_down.png"
+    assert Path(same[0].image).name == "upside_down.png"
     assert same[0].distance < 0.05 < same[1].distance
     assert abs(anyway[0].distance - anyway[1].distance) < 1e-3
 
@@ -254,10 +252,7 @@ def test_body_type_switch_keeps_every_joint_angle(qtbot, canvas):
         assert np.abs(diff).max() < 0.5, name
         # the angle at every joint between its two bones, e.g. the elbow's, is kept too
         for a, j, b in (("left_shoulder", "left_elbow", "left_wrist"), ("right_hip", "right_knee", "right_ankle")):
-            def angle(xy):
-                u, v = xy[I[a]] - xy[I[j]], xy[I[b]] - xy[I[j]]
-                return math.degrees(math.atan2(u[0] * v[1] - u[1] * v[0], u @ v))
-            assert angle(after) == pytest.approx(angle(before), abs=0.5)
+            assert joint_angle(after, a, j, b) == pytest.approx(joint_angle(before, a, j, b), abs=0.5)
     assert seen == ["adult", "teen", "child", "chibi", "adult", "chibi"] and canvas.body_type() == "chibi"
     xy = canvas.pose().xy
     head = dist(xy, "left_ear", "right_ear") / dist(xy, "left_hip", "left_knee")
