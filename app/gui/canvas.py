@@ -398,6 +398,8 @@ class PoseCanvas(QGraphicsView):
 
     # == state and items ========================================================================
     def _push(self, after: SkeletonState, text: str, drag: int | None = None) -> None:
+        if drag is None or drag != self._wheel_drag:
+            self._end_wheel()  # another edit ends a run of wheel steps (its search runs now)
         if drag is None and after.same_as(self._state):
             return  # nothing changes: no undo step, no search
         self.undo_stack.push(PoseEditCommand(self._apply_state, self._state, after, text, drag))

@@ -173,7 +173,10 @@ class JointHandle(QGraphicsItem):
         state = "on" if self._on else "off (left out of the search)"
         action = "off" if self._on else "on"
         extra = "\nmoved by hand: stays put until reset" if self._pinned else ""
-        self.setToolTip(f"{joint_label(self.index)}: {state}\nclick to switch {action}, drag to move{extra}")
+        self.setToolTip(
+            f"{joint_label(self.index)}: {state}\nclick to switch {action}, drag to turn its limb "
+            f"(Alt-drag: move it alone){extra}"
+        )
 
     # -- painting ------------------------------------------------------------------------------
     def radius(self) -> float:

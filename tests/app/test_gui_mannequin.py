@@ -237,6 +237,12 @@ def test_mannequin_wheel_over_the_figure_scales_it_and_elsewhere_zooms(qtbot, ca
     assert canvas.view_scale() == pytest.approx(scale * 1.25**2)
     np.testing.assert_array_equal(canvas.pose().xy, before)
 
+    finished.clear()
+    wheel(canvas, canvas.joint_view_pos("nose"))
+    assert not finished
+    canvas.mirror()  # another edit ends the run of wheel steps: both searched at once, two undo steps
+    assert len(finished) == 2 and canvas.undo_stack.index() == 2
+
 
 def test_body_type_switch_keeps_every_joint_angle(qtbot, canvas):
     canvas.apply_preset("running")
