@@ -46,6 +46,7 @@ class Actions(NamedTuple):
     zoom_in: QAction
     zoom_out: QAction
     fit: QAction
+    free_mode: QAction
     search_now: QAction
     add_folder: QAction
     index_now: QAction
@@ -86,6 +87,9 @@ def make_actions(window) -> Actions:
         zoom_in=new_action(window, "zoomIn", "Zoom &In", c.zoom_in, key.ZoomIn),
         zoom_out=new_action(window, "zoomOut", "Zoom &Out", c.zoom_out, key.ZoomOut),
         fit=new_action(window, "fit", "&Fit", c.fit, "Ctrl+0", "Show the whole figure (F)"),
+        free_mode=new_action(window, "freeMode", "Free &Joints", c.set_free_mode, None,
+                             "On: a drag moves one joint alone and lengths change (foreshortening). Off: limbs "
+                             "turn about their joints. Alt inverts it per drag", checkable=True),
         search_now=new_action(window, "searchNow", "Search &Now", window.search_now, "F5"),
         add_folder=new_action(window, "addFolder", "&Add Folder…", panel._ask_add_folder),
         index_now=new_action(window, "indexNow", "Index &Now", lambda: panel.start_index()),
@@ -93,6 +97,7 @@ def make_actions(window) -> Actions:
         models=new_action(window, "models", "Pose &Models…", window._show_models),
         about=new_action(window, "about", "&About PoseFinder", window._about),
     )  # fmt: skip
+    c.freeModeChanged.connect(a.free_mode.setChecked)
     stack.canUndoChanged.connect(a.undo.setEnabled)
     stack.canRedoChanged.connect(a.redo.setEnabled)
     stack.undoTextChanged.connect(lambda text: a.undo.setToolTip(f"Undo {text}".strip()))
