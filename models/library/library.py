@@ -20,6 +20,7 @@ from posefinder import __version__
 from posefinder.models.errors import LibraryError
 from posefinder.models.library import cache as cache_mod
 from posefinder.models.library import database as db
+from posefinder.models.library.library_tags import TagFilter, allowed_image_ids, default_threshold, image_tags, tag_counts
 from posefinder.models.library.lock import WriterLock
 from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
 from posefinder.models.library.search import DescriptorIndex, exact_knn
@@ -330,16 +331,19 @@ class Library:
         return cache_mod.build_index(ids, image_ids, folder_ids, kp, generation=gen)
 
     # -- search --------------------------------------------------------------------------------------------
-    def search(self, query, k: int = 20, folder: str | Path | None = None, tags: list[str] | None = None) -> list[SearchResult]:
+    def search(self, query, k: int = 20, folder: str | Path | None = None, tags=None) -> list[SearchResult]:
         """The k poses nearest to the query, best first (thread-safe). Exact, except for unfiltered
         queries with all their joints on and no orientation term on libraries past `ann_threshold` entries
         with the [ann] extra installed: those go through the approximate index (ann.py; exact distances,
         recall@10 about 0.99).
 
-        folder: only images under this folder; tags: only images that have all these tags.
+        folder: only images under this folder; tags: only images that have all these tags (names), or a
+        library_tags.TagFilter (include, exclude, min_score).
         """
         index = self.descriptor_index()
         mask = None
+        if tags is not None and not isinstance(tags, TagFilter):
+            tags = TagFilter(include=tuple(tags))
         if folder is not None or tags:
             mask = np.isin(index.image_ids, self._filtered_image_ids(folder, tags))
         knn = None
@@ -359,10 +363,22 @@ class Library:
             prefix = prefix.rstrip(sep) + sep
             sql += " AND path >= ? AND path < ?"
             params += [prefix, prefix[:-1] + chr(ord(sep) + 1)]
-        for t in tags or []:
-            sql += " AND id IN (SELECT image_id FROM tags WHERE tag = ?)"
-            params.append(str(t))
-        return np.fromiter((r[0] for r in self._con().execute(sql, params)), dtype=np.int64)
+        ids = np.fromiter((r[0] for r in self._con().execute(sql, params)), dtype=np.int64)
+        if tags:
+            ids = np.intersect1d(ids, allowed_image_ids(self._con(), tags), assume_unique=True)
+        return ids
+
+    def tag_counts(self, min_score: float | None = None) -> list[tuple[str, int]]:
+        """[(tag, images)] at score >= min_score (default: the tagger's threshold), most frequent first."""
+        return tag_counts(self._con(), min_score)
+
+    def image_tags(self, image_ids, min_score: float | None = None) -> dict[int, list[tuple[str, float | None]]]:
+        """image id -> its [(tag, score)] at score >= min_score (default: the tagger's), best first."""
+        return image_tags(self._con(), image_ids, min_score)
+
+    def tag_threshold(self) -> float:
+        """The default threshold: that of the tagger that tagged the library (the paper's 0.5 otherwise)."""
+        return default_threshold(self._con())
 
     def _results(self, index: DescriptorIndex, knn) -> list[SearchResult]:
         if len(knn.rows) == 0:
