@@ -96,6 +96,7 @@ CREATE TABLE taggers (
     UNIQUE (name, version)
 );
 ALTER TABLE images ADD COLUMN tagger_id INTEGER REFERENCES taggers(id);
+CREATE INDEX tags_tag_score ON tags(tag, score, image_id);
 """
 
 #: version -> SQL that upgrades a library from version - 1.

@@ -20,7 +20,7 @@ from posefinder import __version__
 from posefinder.models.errors import LibraryError
 from posefinder.models.library import cache as cache_mod
 from posefinder.models.library import database as db
-from posefinder.models.library.library_tags import TagFilter, allowed_image_ids, default_threshold, image_tags, tag_counts
+from posefinder.models.library.library_tags import TagFilter, default_threshold, ids_mask, image_tags, tag_counts, tag_row_mask
 from posefinder.models.library.lock import WriterLock
 from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
 from posefinder.models.library.search import DescriptorIndex, exact_knn
@@ -344,8 +344,11 @@ class Library:
         mask = None
         if tags is not None and not isinstance(tags, TagFilter):
             tags = TagFilter(include=tuple(tags))
-        if folder is not None or tags:
-            mask = np.isin(index.image_ids, self._filtered_image_ids(folder, tags))
+        if folder is not None:
+            mask = ids_mask(index.image_ids, self._filtered_image_ids(folder))
+        if tags:
+            passed = tag_row_mask(self._con(), tags, index.image_ids)
+            mask = passed if mask is None else mask & passed
         knn = None
         if mask is None and len(index) > self.ann_threshold:
             from posefinder.models.library import ann
@@ -355,7 +358,7 @@ class Library:
             knn = exact_knn(index, query, k, row_mask=mask)
         return self._results(index, knn)
 
-    def _filtered_image_ids(self, folder, tags) -> np.ndarray:
+    def _filtered_image_ids(self, folder) -> np.ndarray:
         sql, params = "SELECT id FROM images WHERE 1", []
         if folder is not None:
             prefix = str(Path(folder).expanduser().resolve())
@@ -363,10 +366,7 @@ class Library:
             prefix = prefix.rstrip(sep) + sep
             sql += " AND path >= ? AND path < ?"
             params += [prefix, prefix[:-1] + chr(ord(sep) + 1)]
-        ids = np.fromiter((r[0] for r in self._con().execute(sql, params)), dtype=np.int64)
-        if tags:
-            ids = np.intersect1d(ids, allowed_image_ids(self._con(), tags), assume_unique=True)
-        return ids
+        return np.fromiter((r[0] for r in self._con().execute(sql, params)), dtype=np.int64)
 
     def tag_counts(self, min_score: float | None = None) -> list[tuple[str, int]]:
         """[(tag, images)] at score >= min_score (default: the tagger's threshold), most frequent first."""

@@ -48,19 +48,42 @@ def default_threshold(con) -> float:
     return DEFAULT_THRESHOLD if row is None else float(row[0])
 
 
-def allowed_image_ids(con, flt: TagFilter) -> np.ndarray:
-    """Sorted ids of the images that pass the filter."""
+def tagged_ids(con, tag: str, threshold: float) -> np.ndarray:
+    """Ids of the images with this tag at score >= threshold (a range of the covering index tags_tag_score;
+    tags stored without a score always count)."""
+    rows = con.execute(
+        "SELECT image_id FROM tags WHERE tag = ? AND score >= ? UNION ALL "
+        "SELECT image_id FROM tags WHERE tag = ? AND score IS NULL",
+        (str(tag), float(threshold), str(tag)),
+    )
+    return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+
+def ids_mask(row_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """row_ids[i] in ids, for every i (a lookup table over the ids: one gather, no sort)."""
+    row_ids = np.asarray(row_ids, dtype=np.int64)
+    if len(ids) == 0 or len(row_ids) == 0:
+        return np.zeros(len(row_ids), dtype=bool)
+    lut = np.zeros(max(int(row_ids.max()), int(ids.max())) + 1, dtype=bool)
+    lut[ids] = True
+    return lut[row_ids]
+
+
+def tag_row_mask(con, flt: TagFilter, row_image_ids: np.ndarray) -> np.ndarray:
+    """Which rows (their images' ids) pass the filter."""
     threshold = default_threshold(con) if flt.min_score is None else float(flt.min_score)
-    sql, params = "SELECT id FROM images WHERE 1", []
+    mask = np.ones(len(row_image_ids), dtype=bool)
     for t in flt.include:
-        sql += " AND id IN (SELECT image_id FROM tags WHERE tag = ? AND coalesce(score, 1.0) >= ?)"
-        params += [str(t), threshold]
+        mask &= ids_mask(row_image_ids, tagged_ids(con, t, threshold))
     for t in flt.exclude:
-        sql += " AND id NOT IN (SELECT image_id FROM tags WHERE tag = ? AND coalesce(score, 1.0) >= ?)"
-        params += [str(t), threshold]
-    ids = np.fromiter((r[0] for r in con.execute(sql, params)), dtype=np.int64)
-    ids.sort()
-    return ids
+        mask &= ~ids_mask(row_image_ids, tagged_ids(con, t, threshold))
+    return mask
+
+
+def allowed_image_ids(con, flt: TagFilter) -> np.ndarray:
+    """Sorted ids of the library's images that pass the filter."""
+    ids = np.fromiter((r[0] for r in con.execute("SELECT id FROM images ORDER BY id")), dtype=np.int64)
+    return ids[tag_row_mask(con, flt, ids)]
 
 
 def tag_counts(con, min_score: float | None = None) -> list[tuple[str, int]]:
