@@ -132,3 +132,30 @@ def test_bad_tagger_files_are_refused_and_install_nothing(tmp_path, capsys, stor
     assert tagging.installed_taggers() == []
     code, out, err = _run(capsys, "tags", "--install", tmp_path / "t.pt")
     assert code == 1 and "no such file" in err
+
+
+def test_a_library_of_format_1_is_searched_by_tag_read_only_and_upgraded_by_a_writer(tmp_path):
+    import sqlite3
+
+    from posefinder.models.library import database as db
+
+    path = tmp_path / "lib"
+    with Library.open(path, create=True) as w:
+        iid = w._con().execute("INSERT INTO images (name, origin, status, added) VALUES ('a.png', 'import', 'imported', 0)").lastrowid
+        w.add_pose(iid, random_poses(1, seed=0)[0])
+        w.set_tags(iid, {"sword": 0.7, "hat": 0.3})
+    con = sqlite3.connect(str(path / db.DB_FILE), isolation_level=None)
+    con.executescript("DROP INDEX tags_tag_score; ALTER TABLE images DROP COLUMN tagger_id; DROP TABLE taggers;"
+                      "UPDATE meta SET value = '1' WHERE key = 'schema_version';")  # fmt: skip
+    con.close()
+    from posefinder.models.descriptor import Query
+
+    q = Query(random_poses(1, seed=0)[0])
+    with Library.open(path, readonly=True) as r:
+        assert r.tag_threshold() == 0.5 and r.tag_counts() == [("sword", 1)]
+        assert len(r.search(q, k=5, tags=TagFilter(("sword",)))) == 1
+        assert r.search(q, k=5, tags=TagFilter(("hat",))) == []
+    with Library.open(path) as w:
+        assert db.get_meta(w._con(), "schema_version") == str(db.SCHEMA_VERSION)
+        assert w._con().execute("SELECT count(*) FROM taggers").fetchone()[0] == 0
+        assert len(w.search(q, k=5, tags=TagFilter(("hat",), min_score=0.2))) == 1
