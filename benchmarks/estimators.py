@@ -265,6 +265,9 @@ def main() -> int:
     if not args.skip_networks:
         run_networks(args)
     run_estimators(args)
+    import tagging_cost  # the tagging section: what tagging adds per indexed image
+
+    tagging_cost.main([f"--rounds={args.rounds}", f"--threads={args.threads}", f"--home={args.home}"])
     return 0
 
 
