@@ -74,6 +74,7 @@ def environment_key(root: Path = ROOT, extras: tuple[str, ...] = EXTRAS) -> str:
     requirements, dependencies and the extras installed. Tool settings ([tool.*]), the description and
     the version do not count."""
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    decides: dict[str, object]
     try:
         import tomllib
 
@@ -116,7 +117,11 @@ def _say(message: str) -> None:
 
 
 def _pip(env: Path, *args: str) -> None:
-    subprocess.run([str(venv_python(env)), "-m", "pip", "--disable-pip-version-check", *args], check=True)
+    # setuptools warns at every editable install that a folder named like the package (posefinder/, which
+    # holds only __init__.py: the rooms are mapped onto it) may shadow it; that is the layout, not news
+    quiet = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:Editable installation"]))
+    subprocess.run([str(venv_python(env)), "-m", "pip", "--disable-pip-version-check", *args], check=True,
+                   env=dict(os.environ, PYTHONWARNINGS=quiet))  # fmt: skip
 
 
 def site_packages(env: Path) -> Path:
@@ -207,7 +212,7 @@ def _environ(env: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/dev.py", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python tools/dev.py", description=(__doc__ or "").split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--no-install", action="store_true",
                         help="make the environment and link the checkout without running pip (for tests)")

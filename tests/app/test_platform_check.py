@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +22,7 @@ needs_plugin = pytest.mark.skipif(
 
 @needs_plugin
 def test_the_plugins_own_dependencies_are_read_from_its_elf_header():
+    assert QT is not None and PLUGIN is not None
     needed = pc.needed_libraries(PLUGIN)
     assert "libxcb.so.1" in needed and "libxcb-cursor.so.0" in needed and "libQt6XcbQpa.so.6" in needed
     # everything the plugin needs from the system has an install command; the wheel's own Qt is skipped

@@ -42,7 +42,7 @@ def forbidden_imports(source: str, filename: str = "<source>") -> list[tuple[int
             names = [node.args[0].value]
         for name in names:
             if any(name == f or name.startswith(f + ".") for f in FORBIDDEN):
-                found.append((node.lineno, name))
+                found.append((getattr(node, "lineno", 0), name))
     return found
 
 

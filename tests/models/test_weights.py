@@ -247,6 +247,7 @@ def test_a_component_of_a_pose_model_file_loads_alone(tmp_path):
     path = save_tiny(tmp_path)
     seg, _ = weights.load_component(path, "segmenter")
     bundle, _ = weights.load_bundle(path)
+    assert bundle.segmenter is not None
     for k, v in bundle.segmenter.state_dict().items():
         assert torch.equal(seg.state_dict()[k], v), k
 

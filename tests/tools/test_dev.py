@@ -18,6 +18,7 @@ DEV = ROOT / "tools" / "dev.py"
 
 def _load_dev():
     spec = importlib.util.spec_from_file_location("posefinder_dev_script", DEV)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
