@@ -62,10 +62,10 @@ def test_no_other_module_renames_files_into_place():
                     continue
                 if node.func.attr not in ("replace", "rename"):
                     continue
-                on_os = isinstance(node.func.value, ast.Name) and node.func.value.id == "os"
-                stringy = len(node.args) >= 2 or (node.args and isinstance(node.args[0], ast.Constant)) or any(
-                    k.arg in ("old", "new", "count") for k in node.keywords
-                )
-                if on_os or (not stringy and node.args):
+                owner = node.func.value.id if isinstance(node.func.value, ast.Name) else ""
+                # Path.replace(target) / Path.rename(target): one positional argument, not a string, no
+                # keywords (str.replace takes two; dataclasses.replace and datetime.replace take keywords)
+                path_like = len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Constant)
+                if owner == "os" or (path_like and owner != "dataclasses"):
                     offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not offenders, "write through posefinder.models.atomic instead:\n" + "\n".join(offenders)
