@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
+from posefinder.models.atomic import atomic_path
 from posefinder.models.errors import ImageError
 from posefinder.models.imageio import limits, plugins
 from posefinder.models.imageio.decoded import Decoded
@@ -166,16 +167,16 @@ def _kind(img: Image.Image) -> str:
     return {"JPEG2000": "JPEG 2000", "JXL": "JPEG XL", "HEIF": "HEIC", "MPO": "JPEG"}.get(fmt, fmt)
 
 
-def save_image(array: np.ndarray, path: str | Path, quality: int = 92) -> None:
-    """Write an (H, W, 3|4) uint8 array to path (format from the suffix), atomically."""
+def save_image(array: np.ndarray, path: str | Path, quality: int = 92, *, durable: bool = True) -> None:
+    """Write an (H, W, 3|4) uint8 array to path (format from the suffix), atomically (durable: see
+    posefinder.models.atomic; False for files that are made again when lost, such as thumbnails)."""
     path = Path(path)
-    tmp = path.with_name(".tmp-" + path.name)
     img = Image.fromarray(np.ascontiguousarray(array))
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
     if fmt == "JPEG" and img.mode == "RGBA":
         img = img.convert("RGB")
-    img.save(tmp, format=fmt or Image.registered_extensions().get(path.suffix.lower(), "PNG"), quality=quality)
-    tmp.replace(path)
+    with atomic_path(path, durable=durable) as tmp:
+        img.save(tmp, format=fmt or Image.registered_extensions().get(path.suffix.lower(), "PNG"), quality=quality)
 
 
 def decode_bytes(data: bytes, name: str) -> Decoded:
