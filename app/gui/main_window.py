@@ -292,6 +292,10 @@ class MainWindow(QMainWindow):
         a_zoom_in = action("zoomIn", "Zoom &In", c.zoom_in, QKeySequence.StandardKey.ZoomIn)
         a_zoom_out = action("zoomOut", "Zoom &Out", c.zoom_out, QKeySequence.StandardKey.ZoomOut)
         a_fit = action("fit", "&Fit", c.fit, "Ctrl+0", "Show the whole figure (F)")
+        a_free = action("freeMode", "Free &Joints", c.set_free_mode, None, "On: a drag moves one joint alone and "
+                        "lengths change (foreshortening). Off: limbs turn about their joints. Alt inverts it per drag",
+                        checkable=True)  # fmt: skip
+        c.freeModeChanged.connect(a_free.setChecked)
         a_search = action("searchNow", "Search &Now", self.search_now, "F5")
         a_add_folder = action("addFolder", "&Add Folder…", self.library_panel._ask_add_folder)
         a_reindex = action("indexNow", "Index &Now", lambda: self.library_panel.start_index())
@@ -322,6 +326,13 @@ class MainWindow(QMainWindow):
             p = QAction(name.replace("_", " ").capitalize(), self)
             p.triggered.connect(lambda _checked=False, n=name: c.apply_preset(n))
             self.presets_menu.addAction(p)
+        self.body_menu = m_edit.addMenu("&Body Type")
+        for name in c.body_type_names():
+            b = self.body_menu.addAction(name.capitalize(), lambda _checked=False, n=name: c.set_body_type(n))
+            b.setCheckable(True)
+            b.setChecked(name == c.body_type())
+            c.bodyTypeChanged.connect(lambda current, b=b, n=name: b.setChecked(current == n))
+        m_edit.addAction(a_free)
         m_view = bar.addMenu("&View")
         for a in (a_zoom_in, a_zoom_out, a_fit):
             m_view.addAction(a)
@@ -350,6 +361,12 @@ class MainWindow(QMainWindow):
         presets_button.setMenu(self.presets_menu)
         presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         tb.addWidget(presets_button)
+        body_button = QToolButton()
+        body_button.setText("Body")
+        body_button.setMenu(self.body_menu)
+        body_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        tb.addWidget(body_button)
+        tb.addAction(a_free)
         tb.addSeparator()
         tb.addAction(a_fit)
         tb.addAction(a_export)

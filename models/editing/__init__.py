@@ -1,0 +1,1 @@
+"""Qt-free pose editing: what the canvas does to a skeleton, as plain numpy."""
