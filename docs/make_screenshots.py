@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         args.library = ensure_demo_library()
     home = Path(tempfile.mkdtemp(prefix="posefinder-shots-"))
     from posefinder.app.gui import SCREENSHOT_SIZE, application, save_screenshot, wait_until_settled
-    from posefinder.app.gui.export import export_pose
+    from posefinder.models.editing.export import export_pose
     from posefinder.app.gui.main_window import MainWindow
     from posefinder.app.gui.settings import Settings
 

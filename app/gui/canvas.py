@@ -39,7 +39,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QFrame, QGraphicsScene, QGraphicsView, QMenu
 
-from posefinder.app.gui import presets
+from posefinder.models.editing import presets
 from posefinder.app.gui.canvas_items import (
     ACCENT,
     BACKGROUND,
@@ -53,7 +53,7 @@ from posefinder.app.gui.canvas_items import (
 )
 from posefinder.app.gui.image_drop import has_image, image_from_mime, rgb_to_qimage
 from posefinder.app.gui.pose_commands import BodyTypeCommand, PoseEditCommand
-from posefinder.app.gui.pose_state import SkeletonState
+from posefinder.models.editing.pose_state import SkeletonState
 from posefinder.models import skeleton
 from posefinder.models.editing import mannequin
 from posefinder.models.errors import PoseFinderError
@@ -193,19 +193,20 @@ class PoseCanvas(QGraphicsView):
         """(25,) bool: the joints switched on (the ones a search uses)."""
         return self._state.on.copy()
 
-    def set_pose(self, pose: Pose, *, undoable: bool = True) -> None:
+    def set_pose(self, pose: Pose, *, undoable: bool = True, exact: bool = False) -> None:
         """Show a pose (an estimate, a result's pose, a file's): absent joints are placed plausibly and off.
 
         Coordinates are kept when the pose belongs to the frame (its image_size is the frame's, or unknown
         and it lies inside the frame); without a guide image the frame takes the pose's image_size; a pose
         of another image than the guide is scaled into the frame. undoable=False makes it the new start of
-        the undo history (the stack is cleared).
+        the undo history (the stack is cleared). exact: the present joints stay where the pose has them,
+        never scaled (a library pose being corrected, already in the guide's pixels).
         """
         xy, present = pose.xy.copy(), pose.present
         size = pose.image_size
         if self._guide is None and size is not None and tuple(size) != self._frame_size:
             self._set_frame(tuple(size), refit=False)
-        elif present.any() and not self._fits_frame(xy[present], size):
+        elif not exact and present.any() and not self._fits_frame(xy[present], size):
             xy[present] = presets.fit_into(xy[present], self._frame_size, PRESET_FILL)
         fitted = pose.copy(keypoints=np.concatenate([xy, pose.keypoints[:, 2:]], axis=1))
         template = self._preset_xy(presets.DEFAULT_PRESET)

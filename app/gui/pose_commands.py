@@ -13,7 +13,7 @@ from typing import Callable
 
 from PySide6.QtGui import QUndoCommand
 
-from posefinder.app.gui.pose_state import SkeletonState
+from posefinder.models.editing.pose_state import SkeletonState
 
 #: QUndoCommand id of drag moves (commands with the same id may merge).
 DRAG_COMMAND_ID = 0x505346  # "PSF"

@@ -276,7 +276,7 @@ def test_double_click_or_enter_opens_the_file_and_the_menu_opens_reveals_and_cor
             self.paths.append(Path(url.toLocalFile()))
 
     pics = tmp_path / "pics"
-    images = write_pngs(pics, 2)
+    images = write_pngs(pics, 2, size=(40, 60))  # a tenth of the poses' 400 x 600 images
     poses = varied_poses(3, seed=3)
     lib = make_library(tmp_path / "lib", poses, names=[images[0].name, images[1].name, "gone.png"], images_dir=pics)
     revealed = []
