@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from posefinder.models.atomic import atomic_path
 from posefinder.models.errors import ImageError
-from posefinder.models.imageio import limits, plugins
+from posefinder.models.imageio import direct, limits, plugins
 from posefinder.models.imageio.decoded import Decoded
 
 #: File name endings Pillow reads without plugins.
@@ -28,6 +28,13 @@ _WHITE = (255, 255, 255)
 
 def open_image(source, name: str) -> Image.Image:
     """A loaded Pillow image of source (a file object or path); ImageError for anything unsound."""
+    img = _open_unloaded(source, name)
+    _load(img, source, name)
+    return img
+
+
+def _open_unloaded(source, name: str) -> Image.Image:
+    """Pillow's image of source with its header read and its size checked, no pixel decoded yet."""
     plugins.register()
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     Image.MAX_IMAGE_PIXELS = limits.MAX_IMAGE_PIXELS  # Pillow's own bomb check, aligned with ours
@@ -37,12 +44,19 @@ def open_image(source, name: str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(source)
             limits.check_pixels(name, *img.size)
-            img.load()
     except BaseException as exc:
         if img is not None:
             img.close()  # a file Pillow opened stays open otherwise
         raise as_image_error(exc, name, source) from None
     return img
+
+
+def _load(img: Image.Image, source, name: str) -> None:
+    try:
+        img.load()
+    except BaseException as exc:
+        img.close()
+        raise as_image_error(exc, name, source) from None
 
 
 def as_image_error(exc: BaseException, name: str, source=None) -> BaseException:
@@ -140,10 +154,17 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int] = _WHITE) -> np.nd
 
 
 def decode(source, name: str) -> Decoded:
-    """The first frame of a Pillow-readable image in source (a file object), as RGB."""
-    img = open_image(source, name)
+    """The first frame of a Pillow-readable image in source (a file object at its start), as RGB: decoded
+    by OpenCV straight into the array where that gives Pillow's pixels (direct.py), else by Pillow."""
+    start = source.tell()
+    img = _open_unloaded(source, name)
     try:
         kind = _kind(img)
+        source.seek(start)
+        out = direct.decode(source, img)
+        if out is not None:
+            return Decoded(out, kind=kind)
+        _load(img, source, name)
         return Decoded(to_rgb(img), kind=kind)
     except OSError as exc:
         raise ImageError(f"{name}: broken or truncated image ({exc})") from None
