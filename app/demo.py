@@ -15,12 +15,12 @@ a finished library instead of redrawing it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Callable
 
 from posefinder.models import paths
+from posefinder.models.atomic import write_text
 
 #: Version of the demo's layout and naming; bump it when they change.
 DEMO_FORMAT = 1
@@ -51,9 +51,7 @@ def _read_stamp(root: Path) -> dict | None:
 
 
 def _write_stamp(root: Path, stamp: dict) -> None:
-    tmp = root / (STAMP + ".tmp")
-    tmp.write_text(json.dumps(stamp, indent=1), encoding="utf-8")
-    os.replace(tmp, root / STAMP)
+    write_text(root / STAMP, json.dumps(stamp, indent=1))
 
 
 def demo_paths() -> tuple[Path, Path, Path]:
@@ -129,7 +127,7 @@ def _build(images: Path, library: Path, start: int, stop: int, progress, root: P
                 fig = render_figure(figure_rng(DEMO_SEED, i), DEMO_SIZE)
                 name = image_name(i)
                 if not (images / name).is_file():
-                    save_image(fig.image, images / name, quality=90)
+                    save_image(fig.image, images / name, quality=90, durable=False)
                 pose = fig.pose
                 pose.meta["demo_index"] = i
                 records.append(PoseRecord(pose, name))

@@ -42,7 +42,7 @@ def _rows(part) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=float, default=1_000_000, help="library entries (default 1,000,000)")
     parser.add_argument("--queries", type=int, default=200, help="query poses (default 200)")
     parser.add_argument("--nprobe", default="",

@@ -93,7 +93,7 @@ def drag(canvas, joint: int, dx: float, dy: float, steps: int = 4) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--k", type=int, default=60, help="results per search (the app's default)")

@@ -142,7 +142,7 @@ def _bench_index(index, query_kp, corpus_desc, t_gen, t_build, n, args, bw: Copy
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="136000,1000000",
                         help="comma-separated library sizes (default 136000,1000000)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds over the queries (default 3)")

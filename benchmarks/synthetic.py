@@ -31,7 +31,7 @@ def _timed(fn, n: int) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="figures per size (default 200)")
     args = parser.parse_args(argv)
 

@@ -79,7 +79,7 @@ def _call(main, argv: list[str], capture: bool = False) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps of batch 8 (default: train for the time left in --minutes)")
     parser.add_argument("--minutes", type=float, default=14.0,

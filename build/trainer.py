@@ -10,9 +10,9 @@
     fit(trainer, module, args, ...)  trainer.fit resuming from --resume, else from OUT/checkpoints/last.ckpt.
     export_bundle(path, pose=..., segmenter=..., tagger=..., metrics=...)
                                      a model file (safetensors + card, models/weights.py) with the measured
-                                     metrics; without a pose network, a component file (same layout, its
-                                     own card) that `load_component` reads back (e.g. a trained tagger that
-                                     `posefinder-train pose --tagger FILE` starts from).
+                                     metrics; without a pose network, a model file of the networks given
+                                     that models/weights.py's load_component reads back (e.g. a trained
+                                     tagger that `posefinder-train pose --tagger FILE` starts from).
 
 Devices, nodes, precision and strategy are Trainer flags only (DESIGN.md): the LightningModules never look
 at them. Defaults are the paper's (section 5: Adam, learning rate 0.001, batch size 32, 1,000 epochs).
@@ -21,7 +21,6 @@ at them. Defaults are the paper's (section 5: Adam, learning rate 0.001, batch s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import timedelta
@@ -42,11 +41,6 @@ STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "si
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 LAST_CHECKPOINT = "last.ckpt"
-
-#: A component file (a trained network without a pose network, e.g. the tagger): format name and version.
-COMPONENT_FORMAT = "posefinder-component"
-COMPONENT_FORMAT_VERSION = 1
-
 
 class TrainingError(PoseFinderError):
     """Training options or data that cannot work: one sentence that says what to change."""
@@ -374,12 +368,6 @@ def _progress_lines_class():
     return cls
 
 
-def __getattr__(name: str):
-    if name == "ProgressLines":
-        return _progress_lines_class()
-    raise AttributeError(name)
-
-
 # -- export ------------------------------------------------------------------------------------------
 
 
@@ -395,126 +383,29 @@ def export_bundle(
     description: str = "",
     **extra: Any,
 ) -> Path:
-    """Write trained networks with their measured metrics; the path of the .safetensors file.
+    """Write trained networks with their measured metrics as a model file (models/weights.py: ModelBundle,
+    make_card, save_model); the path of the .safetensors file.
 
-    With a pose network: a model file (models/weights.py: ModelBundle, make_card, save_model) that
-    `posefinder models install` accepts, with the segmenter and tagger as optional components. Without
-    one: a component file of the one network given (a tagger or a segmenter) with its own card (builder,
-    kwargs, metrics), which load_component() rebuilds and loads strictly.
+    With a pose network it is a model that `posefinder models install` accepts (the segmenter and tagger
+    optional components); without one, a file of the networks given (e.g. a trained tagger, with its input
+    size in `extra`) that models/weights.py's load_component reads back (`posefinder-train pose --tagger`).
     """
+    from posefinder.models.nets.bundle import ModelBundle
+    from posefinder.models.weights import make_card, save_model
+
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    name = name or path.stem
-    if pose is not None:
-        from posefinder.models.nets.bundle import ModelBundle
-        from posefinder.models.weights import make_card, save_model
-
-        bundle = ModelBundle(pose, segmenter, tagger)
-        card = make_card(bundle, name=name, training_data=training_data, metrics=metrics or {},
-                         description=description, **extra)  # fmt: skip
-        return save_model(path, bundle, card)
-    given = {k: v for k, v in (("segmenter", segmenter), ("tagger", tagger)) if v is not None}
-    if len(given) != 1:
-        raise ValueError("export_bundle needs a pose network, or exactly one of segmenter and tagger")
-    (component, module), = given.items()
-    return _save_component(path, component, module, name=name, metrics=metrics,
-                           training_data=training_data, description=description, extra=extra)  # fmt: skip
+    if pose is None and segmenter is None and tagger is None:
+        raise ValueError("export_bundle needs at least one network")
+    bundle = ModelBundle(pose, segmenter, tagger)
+    card = make_card(bundle, name=name or path.stem, training_data=training_data, metrics=metrics or {},
+                     description=description, **extra)  # fmt: skip
+    return save_model(path, bundle, card)
 
 
-def _save_component(path: Path, component: str, module, *, name, metrics, training_data, description, extra) -> Path:
-    from datetime import datetime, timezone
-
-    from safetensors.torch import save_file
-
-    from posefinder import __version__
-
-    spec = getattr(module, "build_spec", None)
-    if spec is None:
-        raise ValueError(f"the {component} was not built by a posefinder.models.nets builder (no build_spec)")
-    card = {
-        "format": COMPONENT_FORMAT,
-        "format_version": COMPONENT_FORMAT_VERSION,
-        "name": name,
-        "component": component,
-        "builder": spec["builder"],
-        "kwargs": spec["kwargs"],
-        "training_data": training_data,
-        "metrics": dict(metrics or {}),
-        "description": description,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "posefinder_version": __version__,
-        **extra,
-    }
-    text = json.dumps(card, indent=1, default=_json_default)
-    state = {f"{component}.{k}": v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    tmp = path.with_name(".tmp-" + path.name)
-    save_file(state, str(tmp), metadata={"format": COMPONENT_FORMAT, "posefinder_component": text})
-    tmp.replace(path)
-    card_file = path.with_suffix(".json")
-    tmp_card = card_file.with_name(".tmp-" + card_file.name)
-    tmp_card.write_text(text + "\n", encoding="utf-8")
-    tmp_card.replace(card_file)
-    return path
-
-
-def _json_default(value):
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def load_component(path: str | Path, component: str | None = None):
-    """(network, card) of a component file written by export_bundle (or the component of a model file).
-
-    Rebuilt from the card's builder with random weights, then loaded strictly from safetensors; ModelError
-    when the file is not one, names another component, or does not fit.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from posefinder.models import nets
-    from posefinder.models.errors import ModelError
-    from posefinder.models.weights import COMPONENT_BUILDERS, load_state_strict
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such file")
-    if path.suffix != ".safetensors":
-        raise ModelError(f"{path}: a PoseFinder network file is a .safetensors file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-        state = load_file(str(path), device="cpu")
-    except Exception as exc:
-        raise ModelError(f"{path}: not a readable safetensors file ({str(exc).strip()[:200]})") from None
-    if "posefinder_component" in meta:
-        card = json.loads(meta["posefinder_component"])
-        comp, spec = card["component"], {"builder": card["builder"], "kwargs": card["kwargs"]}
-    elif "posefinder_card" in meta:  # a model file: take the component out of it
-        card = json.loads(meta["posefinder_card"])
-        if component is None or component not in card.get("components", {}):
-            raise ModelError(f"{path}: the model file has no {component or 'single'} component")
-        comp, spec = component, card["components"][component]
-    else:
-        raise ModelError(f"{path}: not a PoseFinder network file (no card in its metadata)")
-    if component is not None and comp != component:
-        raise ModelError(f"{path}: holds a {comp}, not a {component}")
-    if comp not in COMPONENT_BUILDERS or spec["builder"] not in COMPONENT_BUILDERS[comp]:
-        raise ModelError(f"{path}: unknown component {comp!r} built by {spec.get('builder')!r}")
-    kwargs = {k: v for k, v in spec["kwargs"].items() if k not in nets.NOT_ARCHITECTURE}
-    module = nets.create_model(spec["builder"], **kwargs)
-    prefix = comp + "."
-    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    load_state_strict(module, own, str(path))
-    return module, card
+def __getattr__(name: str):
+    if name == "ProgressLines":
+        return _progress_lines_class()
+    raise AttributeError(name)

@@ -1,6 +1,7 @@
 """Model files (safetensors weights + a JSON model card beside them) and the ModelStore of installed models.
 
-A model file is a pair with the same stem:
+A model file is a pair with the same stem (the one format of every network file PoseFinder writes: an
+installable pose model, and the parts training makes on the way, such as a tagger or a segmenter alone):
 
     NAME.safetensors   every component's weights in one flat state dict, keys prefixed by component:
                        "pose.*" (the pose network: "pose.tagger.*" frozen tagger trunk, "pose.matcher.*",
@@ -10,7 +11,8 @@ A model file is a pair with the same stem:
                        safetensors metadata under "posefinder_card", so a lone .safetensors still installs.
     NAME.json          the model card: {
                          "format": "posefinder-model", "format_version": 1,
-                         "name": "...", "architecture": "feature-matching" | "feature-concatenation",
+                         "name": "...", "architecture": "feature-matching" | "feature-concatenation"
+                                                        | "" (a file without a pose network),
                          "components": {"pose": {"builder": "pose_matching", "kwargs": {...}},
                                         "segmenter": {"builder": "segmenter", "kwargs": {...}}},   # optional
                          "keypoints": [25 names, skeleton.KEYPOINT_NAMES],
@@ -18,6 +20,10 @@ A model file is a pair with the same stem:
                          "normalisation": {...}, "inference": {"threshold": 0.5, "padding": 0.1, ...},
                          "training_data": {...}, "metrics": {"oks50": ..., ...}, "description": "...",
                          "created": ISO time, "posefinder_version": "..."}
+
+A file whose components lack "pose" (a trained tagger or segmenter on its own: input_size is then that
+network's, heatmap_size null) is read by load_component, which `posefinder-train pose --tagger FILE` uses;
+it is not installable. Files of the former component format ("posefinder-component") still read.
 
 The builder kwargs are every architecture argument of the builder in posefinder.models.nets, so loading
 rebuilds exactly the saved network (random init, nothing downloaded) and then loads the weights strictly:
@@ -30,7 +36,9 @@ Exporting (what build/ does after training):
     card = make_card(bundle, name="matching-adds", training_data={...}, metrics={"oks50": 0.89})
     save_model("matching-adds.safetensors", bundle, card)
 
-Installing and loading: ModelStore().install(path); load_bundle(path) -> (bundle, card).
+Installing and loading: ModelStore().install(path); load_bundle(path) -> (bundle, card);
+load_component(path, "tagger") -> (network, card). One validator, ModelCard.validate, checks every card
+read or written.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from posefinder.models import paths, skeleton
+from posefinder.models.atomic import atomic_path, is_temporary, write_text
 from posefinder.models.errors import ModelError
 
 FORMAT = "posefinder-model"
@@ -51,6 +60,9 @@ FORMAT_VERSION = 1
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
 METADATA_KEY = "posefinder_card"
+#: The component files build/ wrote before they became model files without a pose network (read only).
+LEGACY_COMPONENT_FORMAT = "posefinder-component"
+LEGACY_COMPONENT_KEY = "posefinder_component"
 
 #: component -> builders a card may name for it (a card never names arbitrary code).
 COMPONENT_BUILDERS: dict[str, tuple[str, ...]] = {
@@ -85,8 +97,8 @@ class ModelCard:
     architecture: str
     components: dict[str, dict[str, Any]]
     keypoints: list[str] = field(default_factory=lambda: list(skeleton.KEYPOINT_NAMES))
-    input_size: int = 256
-    heatmap_size: int = 128
+    input_size: int | None = 256
+    heatmap_size: int | None = 128
     segmenter_input_size: int | None = None
     normalisation: dict[str, Any] = field(
         default_factory=lambda: {
@@ -129,6 +141,8 @@ class ModelCard:
     @classmethod
     def from_dict(cls, obj: Any, source: str = "model card") -> "ModelCard":
         """A card from decoded JSON; ModelError when it is not a PoseFinder model card or is from a newer version."""
+        if isinstance(obj, dict) and obj.get("format") == LEGACY_COMPONENT_FORMAT:
+            obj = _from_component_card(obj)
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise ModelError(f"{source}: not a PoseFinder model card (no \"format\": \"{FORMAT}\")")
         version = obj.get("format_version")
@@ -153,21 +167,12 @@ class ModelCard:
         return card
 
     def validate(self, source: str = "model card") -> None:
-        """Raise ModelError unless the card names a known architecture, our skeleton and sane sizes."""
+        """Raise ModelError unless the card is sound: known components and builders, an architecture that
+        matches the pose network (none without one), our skeleton, sane sizes, a valid name."""
         from posefinder.models.nets import ARCHITECTURES
 
-        if self.architecture not in ARCHITECTURES:
-            raise ModelError(
-                f"{source}: unknown architecture {self.architecture!r}; this PoseFinder knows "
-                + ", ".join(ARCHITECTURES)
-            )
-        if list(self.keypoints) != list(skeleton.KEYPOINT_NAMES):
-            raise ModelError(
-                f"{source}: the model predicts a different skeleton ({len(self.keypoints)} keypoints) from "
-                f"PoseFinder's {skeleton.NUM_KEYPOINTS}; export it with posefinder.models.skeleton's names"
-            )
-        if not isinstance(self.components, dict) or "pose" not in self.components:
-            raise ModelError(f"{source}: the model card names no pose network component")
+        if not isinstance(self.components, dict) or not self.components:
+            raise ModelError(f"{source}: the model card names no network component")
         for comp, spec in self.components.items():
             if comp not in COMPONENT_BUILDERS:
                 raise ModelError(f"{source}: unknown component {comp!r}; known: {', '.join(COMPONENT_BUILDERS)}")
@@ -175,21 +180,62 @@ class ModelCard:
                 raise ModelError(f"{source}: component {comp!r} needs a builder and its kwargs")
             if spec.get("builder") not in COMPONENT_BUILDERS[comp]:
                 raise ModelError(f"{source}: component {comp!r} cannot be built by {spec.get('builder')!r}")
-        if self.components["pose"]["builder"] != ARCHITECTURES[self.architecture]:
+        if "pose" in self.components:
+            if self.architecture not in ARCHITECTURES:
+                raise ModelError(
+                    f"{source}: unknown architecture {self.architecture!r}; this PoseFinder knows "
+                    + ", ".join(ARCHITECTURES)
+                )
+            if self.components["pose"]["builder"] != ARCHITECTURES[self.architecture]:
+                raise ModelError(
+                    f"{source}: architecture {self.architecture!r} does not match its pose builder "
+                    f"{self.components['pose']['builder']!r}"
+                )
+        elif self.architecture:
+            raise ModelError(f"{source}: architecture {self.architecture!r} but no pose network component")
+        if list(self.keypoints) != list(skeleton.KEYPOINT_NAMES):
             raise ModelError(
-                f"{source}: architecture {self.architecture!r} does not match its pose builder "
-                f"{self.components['pose']['builder']!r}"
+                f"{source}: the model predicts a different skeleton ({len(self.keypoints)} keypoints) from "
+                f"PoseFinder's {skeleton.NUM_KEYPOINTS}; export it with posefinder.models.skeleton's names"
             )
-        for key in ("input_size", "heatmap_size"):
+        for key in ("input_size", "heatmap_size", "segmenter_input_size"):
             value = getattr(self, key)
-            if not isinstance(value, int) or not 8 <= value <= 4096:
+            if value is None and (key == "segmenter_input_size" or "pose" not in self.components):
+                continue  # a pose model's input and heatmap sizes are required; the rest may be unknown
+            if not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= 4096:
                 raise ModelError(f"{source}: {key} must be a whole number of pixels, got {value!r}")
+        for key in ("metrics", "inference", "normalisation"):
+            if not isinstance(getattr(self, key), dict):
+                raise ModelError(f"{source}: {key} must be a JSON object, got {type(getattr(self, key)).__name__}")
         if not _NAME_RE.match(str(self.name)):
             raise ModelError(f"{source}: model name {self.name!r} must be letters, digits, '.', '_' or '-'")
 
     @property
     def has_segmenter(self) -> bool:
         return "segmenter" in self.components
+
+    @property
+    def has_pose(self) -> bool:
+        """Whether the file holds a pose network (only such files install as models)."""
+        return "pose" in self.components
+
+
+def _from_component_card(obj: dict) -> dict:
+    """A card of the former component format as a model card without a pose network."""
+    known = ("format", "format_version", "component", "builder", "kwargs")
+    if not all(k in obj for k in known):
+        missing = next(k for k in known if k not in obj)
+        raise ModelError(f"component card: the card lacks or garbles {missing!r}")
+    rest = {k: v for k, v in obj.items() if k not in known}
+    return {
+        **rest,
+        "format": FORMAT,
+        "format_version": 1,
+        "architecture": "",
+        "components": {obj["component"]: {"builder": obj["builder"], "kwargs": obj["kwargs"]}},
+        "heatmap_size": rest.get("heatmap_size"),
+        "input_size": rest.get("input_size"),
+    }
 
 
 def __getattr__(name: str):
@@ -210,9 +256,14 @@ def make_card(
     description: str = "",
     segmenter_input_size: int | None = None,
     inference: dict[str, Any] | None = None,
+    input_size: int | None = None,
     **extra: Any,
 ) -> ModelCard:
-    """The card of a bundle whose components were built by posefinder.models.nets builders."""
+    """The card of a bundle whose components were built by posefinder.models.nets builders.
+
+    input_size: the network's input size for a bundle without a pose network (a pose model's is its pose
+    network's; giving another one is a ValueError).
+    """
     from posefinder import __version__
 
     components = {}
@@ -222,14 +273,19 @@ def make_card(
             raise ValueError(f"component {comp!r} was not built by a posefinder.models.nets builder (no build_spec)")
         components[comp] = spec
     pose = bundle.pose
-    if segmenter_input_size is None and bundle.segmenter is not None:
-        segmenter_input_size = 256  # the longer side; 320 costs 1.6x the time (benchmarks/estimators.py)
+    heatmap_size = None
+    if pose is not None:
+        if input_size is not None and input_size != int(pose.input_size):
+            raise ValueError(f"input_size {input_size} contradicts the pose network's {int(pose.input_size)}")
+        input_size, heatmap_size = int(pose.input_size), int(pose.heatmap_size)
+        if segmenter_input_size is None and bundle.segmenter is not None:
+            segmenter_input_size = 256  # the longer side; 320 costs 1.6x the time (benchmarks/estimators.py)
     card = ModelCard(
         name=name,
-        architecture=pose.architecture,
+        architecture=pose.architecture if pose is not None else "",
         components=components,
-        input_size=int(pose.input_size),
-        heatmap_size=int(pose.heatmap_size),
+        input_size=input_size,
+        heatmap_size=heatmap_size,
         segmenter_input_size=segmenter_input_size,
         inference={**DEFAULT_INFERENCE, **(inference or {})},
         training_data=training_data,
@@ -258,18 +314,24 @@ def save_model(path: str | Path, bundle, card: ModelCard | dict) -> Path:
         card = ModelCard.from_dict(card)
     card.validate(str(path))
     state = {k: v.detach().cpu().contiguous().clone() for k, v in bundle.state_dict().items()}
-    text = json.dumps(card.to_dict(), indent=1, sort_keys=False)
-    tmp = path.with_name(".tmp-" + path.name)
-    save_file(state, str(tmp), metadata={"format": FORMAT, METADATA_KEY: text})
-    tmp.replace(path)
-    _write_text(card_path(path), text + "\n")
+    text = _card_json(card)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT, METADATA_KEY: text})
+    write_text(card_path(path), text + "\n")
     return path
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(".tmp-" + path.name)
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def _card_json(card: ModelCard) -> str:
+    return json.dumps(card.to_dict(), indent=1, sort_keys=False, default=_json_default)
+
+
+def _json_default(value):
+    """numpy scalars and arrays, and paths, as JSON (what training code puts into cards)."""
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalars and arrays, without importing numpy
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def read_card(path: str | Path) -> ModelCard:
@@ -285,10 +347,11 @@ def read_card(path: str | Path) -> ModelCard:
             raise ModelError(f"{cpath}: unreadable model card ({exc})") from None
         return ModelCard.from_dict(obj, str(cpath))
     meta = _metadata(path)
-    if METADATA_KEY not in meta:
+    key = next((k for k in (METADATA_KEY, LEGACY_COMPONENT_KEY) if k in meta), None)
+    if key is None:
         raise ModelError(f"{path}: no model card (expected {cpath.name} beside it); export it with save_model")
     try:
-        obj = json.loads(meta[METADATA_KEY])
+        obj = json.loads(meta[key])
     except json.JSONDecodeError as exc:
         raise ModelError(f"{path}: the embedded model card is not JSON ({exc})") from None
     return ModelCard.from_dict(obj, str(path))
@@ -350,28 +413,50 @@ def load_model(path: str | Path) -> tuple[dict, ModelCard]:
     return state, card
 
 
-def build_bundle(card: ModelCard):
-    """The card's networks with random weights (exactly the saved architecture; nothing downloaded)."""
+def _build_component(card: ModelCard, comp: str):
     from posefinder.models import nets
 
-    modules = {}
-    for comp, spec in card.components.items():
-        kwargs = dict(spec.get("kwargs", {}))
-        for key in nets.NOT_ARCHITECTURE:
-            kwargs.pop(key, None)
-        try:
-            modules[comp] = nets.create_model(spec["builder"], **kwargs)
-        except (TypeError, ValueError) as exc:
-            raise ModelError(
-                f"model {card.name!r}: cannot build its {comp} network ({_short(exc)}); "
-                "it was probably made by another PoseFinder version"
-            ) from None
-    pose = modules["pose"]
-    if (pose.input_size, pose.heatmap_size) != (card.input_size, card.heatmap_size):
+    spec = card.components[comp]
+    kwargs = {k: v for k, v in spec.get("kwargs", {}).items() if k not in nets.NOT_ARCHITECTURE}
+    try:
+        return nets.create_model(spec["builder"], **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(
+            f"model {card.name!r}: cannot build its {comp} network ({_short(exc)}); "
+            "it was probably made by another PoseFinder version"
+        ) from None
+
+
+def build_bundle(card: ModelCard):
+    """The card's networks with random weights (exactly the saved architecture; nothing downloaded)."""
+    modules = {comp: _build_component(card, comp) for comp in card.components}
+    pose = modules.get("pose")
+    if pose is not None and (pose.input_size, pose.heatmap_size) != (card.input_size, card.heatmap_size):
         raise ModelError(f"model {card.name!r}: its card's input/heatmap sizes contradict its pose network's")
     from posefinder.models.nets.bundle import ModelBundle
 
-    return ModelBundle(modules["pose"], modules.get("segmenter"), modules.get("tagger"))
+    return ModelBundle(pose, modules.get("segmenter"), modules.get("tagger"))
+
+
+def load_component(path: str | Path, component: str):
+    """(network, card) of one component of a network file ("tagger", "segmenter" or "pose"): built from the
+    card, only that component's tensors read and loaded strictly; ModelError when the file has none."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    card = read_card(path)
+    if component not in card.components:
+        held = " and ".join(card.components)
+        raise ModelError(f"{path}: holds a {held}, not a {component}")
+    module = _build_component(card, component)
+    prefix = component + "."
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    except Exception as exc:  # safetensors raises its own error types for broken files
+        raise ModelError(f"{path}: not a readable safetensors file ({_short(exc)})") from None
+    load_state_strict(module, state, str(path))
+    return module, card
 
 
 def load_state_strict(module, state: dict, source: str) -> None:
@@ -453,6 +538,11 @@ class ModelStore:
         path = Path(path)
         _check_weights_file(path)
         state, card = load_model(path)
+        if not card.has_pose:
+            raise ModelError(
+                f"{path}: holds only a {' and '.join(card.components)} network, not a pose model; it is a part for "
+                "training (posefinder-train pose --tagger/--segmenter FILE)"
+            )
         name = name or card.name or path.stem
         if not _NAME_RE.match(name):
             raise ModelError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (use --name)")
@@ -463,14 +553,13 @@ class ModelStore:
         del bundle, state
         self.root.mkdir(parents=True, exist_ok=True)
         target = self.weights_path(name)
-        tmp = target.with_name(".tmp-" + target.name)
-        shutil.copyfile(path, tmp)
         card.name = name
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         card.extra["installed_at"] = stamp
         card.extra["installed_from"] = str(path.resolve())
-        tmp.replace(target)
-        _write_text(card_path(target), json.dumps(card.to_dict(), indent=1) + "\n")
+        with atomic_path(target) as tmp:
+            shutil.copyfile(path, tmp)
+        write_text(card_path(target), _card_json(card) + "\n")
         return InstalledModel(name, target, card, stamp)
 
     def list(self) -> list[InstalledModel]:
@@ -479,7 +568,7 @@ class ModelStore:
         if not self.root.is_dir():
             return out
         for wpath in sorted(self.root.glob(f"*{WEIGHTS_SUFFIX}")):
-            if wpath.name.startswith(".tmp-"):
+            if is_temporary(wpath):
                 continue
             name = wpath.stem
             try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import plistlib
+import sqlite3
+import struct
 import zipfile
 from pathlib import Path
 
@@ -70,3 +72,24 @@ def write_plugin_image(path: Path, array: np.ndarray, fmt: str) -> Path:
     plugins.register()
     Image.fromarray(array).save(path, format=fmt, quality=-1 if fmt == "HEIF" else 100, **({"lossless": True} if fmt == "JXL" else {}))
     return path
+
+
+def clip_container(db: bytes) -> bytes:
+    """A Clip Studio file: the CSFCHUNK header, a head chunk, the SQLite database, the footer."""
+    head_body = b"\0" * 40
+    chunks = b"CHNKHead" + struct.pack(">Q", len(head_body)) + head_body
+    chunks += b"CHNKSQLi" + struct.pack(">Q", len(db)) + db + b"CHNKFoot" + struct.pack(">Q", 0)
+    return b"CSFCHUNK" + struct.pack(">QQ", 24 + len(chunks), 24) + chunks
+
+
+def clip_database(preview: bytes | None, canvas=(400, 300), preview_size=(200, 150)) -> bytes:
+    """A Clip Studio database holding the canvas size and its canvas preview (PNG bytes, or none)."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE Canvas (MainId INTEGER, CanvasWidth REAL, CanvasHeight REAL, CanvasResolution REAL)")
+    con.execute("INSERT INTO Canvas VALUES (1, ?, ?, 72)", canvas)
+    con.execute("CREATE TABLE CanvasPreview (MainId INTEGER, CanvasId INTEGER, ImageType INTEGER,"
+                " ImageWidth INTEGER, ImageHeight INTEGER, ImageData BLOB)")  # fmt: skip
+    if preview is not None:
+        con.execute("INSERT INTO CanvasPreview VALUES (1, 1, 1, ?, ?, ?)", (*preview_size, preview))
+    con.commit()
+    return con.serialize()

@@ -109,6 +109,21 @@ def drag_joint(qtbot, canvas, joint: int, dx_px: float, dy_px: float, steps: int
     send(QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
 
 
+def drop_file(canvas, path):
+    """Drop a file from the file manager onto the canvas: drag enter, move, drop on its viewport."""
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    centre = canvas.viewport().rect().center()
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(canvas.viewport(), QDragEnterEvent(QPoint(centre), *args))
+    QApplication.sendEvent(canvas.viewport(), QDragMoveEvent(QPoint(centre), *args))
+    QApplication.sendEvent(canvas.viewport(), QDropEvent(QPointF(centre), *args))
+
+
 class FakeEstimator:
     """The estimator interface with a known answer: the given poses, after an optional gate opens."""
 

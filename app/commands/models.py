@@ -116,6 +116,7 @@ def _install(path: Path, name: str | None) -> int:
 
     store = ModelStore()
     model = store.install(path, name=name)
+    assert model.card is not None  # install() refuses a file without a sound card
     seg = "with its segmenter" if model.card.has_segmenter else "without a segmenter (whole-image crops)"
     print(f"installed {model.name!r}: {model.card.architecture}, {seg}, as {model.weights_path}")
     runtime = prepare_runtime(model.weights_path, log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -145,6 +146,7 @@ def _info(name: str, as_json: bool) -> int:
         return 0
     model = store.get(name)  # ModelError when absent or broken
     card = model.card
+    assert card is not None  # get() refuses a broken model
     doc = card.to_dict()
     doc["file"] = str(model.weights_path)
     doc["file_bytes"] = model.weights_path.stat().st_size

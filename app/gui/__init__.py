@@ -29,13 +29,17 @@ def _needs_offscreen() -> bool:
 
 
 def application(argv: list[str] | None = None):
-    """The QApplication (made once, with the dark theme)."""
+    """The QApplication (made once, with the dark theme); PlatformError (one message, exit 1 in the CLI) where
+    Qt's xcb plugin could not start (platform_check)."""
     from PySide6.QtWidgets import QApplication
 
     from posefinder.app.gui.theme import apply_dark_theme
 
     app = QApplication.instance()
     if app is None:
+        from posefinder.app.gui.platform_check import check_platform
+
+        check_platform()  # Qt would abort the process where the X11 libraries or the display are missing
         app = QApplication(argv if argv is not None else [sys.argv[0] if sys.argv else "posefinder"])
         app.setApplicationName("PoseFinder")
         app.setOrganizationName("PoseFinder")

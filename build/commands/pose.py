@@ -208,7 +208,7 @@ def build_module(args):
         task_kwargs["weights"] = "coco"
     tagger_state = None
     if args.tagger is not None:
-        from posefinder.build.trainer import load_component
+        from posefinder.models.weights import load_component
 
         tagger, _ = load_component(args.tagger, "tagger")
         tagger_state = tagger.state_dict()
@@ -288,7 +288,9 @@ def run(args) -> int:
     path = args.export or out / f"{name}.safetensors"
     segmenter = None
     if args.segmenter is not None:
-        segmenter, _ = tr.load_component(args.segmenter, "segmenter")
+        from posefinder.models.weights import load_component
+
+        segmenter, _ = load_component(args.segmenter, "segmenter")
     module.net.cpu().eval()
     path = tr.export_bundle(
         path, pose=module.net, segmenter=segmenter, name=args.name or Path(path).stem, metrics=metrics,

@@ -216,7 +216,7 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
         if not man and sleeves == "long":
             parts.append(capsule(f"{s}_cuff", wr + (el - wr) * 0.14, wr + (el - wr) * 0.02, prop.r_wrist * 1.45,
                                  prop.r_wrist * 1.4, "cuff", after=(f"{s}_forearm",)))  # fmt: skip
-        hip, kn, an, toe = P[f"{s}_hip"], P[f"{s}_knee"], P[f"{s}_ankle"], P[f"{s}_toe"]
+        hip, kn, an, _toe = P[f"{s}_hip"], P[f"{s}_knee"], P[f"{s}_ankle"], P[f"{s}_toe"]
         leg_mat = mat("skin", "bottom" if outfit.legwear == "trousers" else None)
         parts.append(capsule(f"{s}_thigh", hip, kn, prop.r_hip, prop.r_knee, leg_mat, occluder=True))
         parts.append(capsule(f"{s}_shin", kn, an, prop.r_knee, prop.r_ankle, leg_mat, occluder=True))

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from posefinder.models import paths
+from posefinder.models.atomic import atomic_path
 
 #: Largest difference from PyTorch's output (logits) accepted for an exported network.
 EXPORT_ATOL = 1e-3
@@ -85,14 +86,12 @@ def export(module, input_size: int, path: Path) -> Path:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     example = torch.rand(2, 3, input_size, input_size)  # batch 2: a batch of 1 would be specialised
     batch = torch.export.Dim("batch", min=1, max=1024)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with atomic_path(path, durable=False) as tmp, contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (example,), str(tmp), dynamo=True, opset_version=18, input_names=["x"],
                           output_names=["y"], dynamic_shapes={"x": {0: batch}}, external_data=False)  # fmt: skip
-    tmp.replace(path)
     return path
 
 

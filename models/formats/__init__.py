@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from posefinder.models.atomic import write_text
 from posefinder.models.errors import PoseFileError
 from posefinder.models.formats import add, coco, openpose, posefinder_json
 from posefinder.models.formats.record import PoseRecord
@@ -89,7 +90,4 @@ def write_poses(records, path: str | Path, fmt: str = "posefinder") -> None:
     """Write records (PoseRecords or Poses) to path in a format, atomically."""
     recs = [r if isinstance(r, PoseRecord) else PoseRecord(r) for r in records]
     text = dumps(recs, fmt)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, text)

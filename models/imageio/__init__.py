@@ -150,7 +150,9 @@ def supported_types() -> list[tuple[str, frozenset[str]]]:
 def open_dialog_filters() -> str:
     """The name filters of an open-image dialog: everything readable first, then one filter per type."""
     types = supported_types()
-    pattern = lambda suffixes: " ".join(f"*{s}" for s in sorted(suffixes))
+    def pattern(suffixes) -> str:
+        return " ".join(f"*{s}" for s in sorted(suffixes))
+
     everything = frozenset().union(*(s for _, s in types))
     return ";;".join([f"Images and working files ({pattern(everything)})"] + [f"{k} ({pattern(s)})" for k, s in types])
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
+from posefinder.models.atomic import atomic_path
 from posefinder.models.errors import ImageError
-from posefinder.models.imageio import limits, plugins
+from posefinder.models.imageio import direct, limits, plugins
 from posefinder.models.imageio.decoded import Decoded
 
 #: File name endings Pillow reads without plugins.
@@ -27,6 +28,13 @@ _WHITE = (255, 255, 255)
 
 def open_image(source, name: str) -> Image.Image:
     """A loaded Pillow image of source (a file object or path); ImageError for anything unsound."""
+    img = _open_unloaded(source, name)
+    _load(img, source, name)
+    return img
+
+
+def _open_unloaded(source, name: str) -> Image.Image:
+    """Pillow's image of source with its header read and its size checked, no pixel decoded yet."""
     plugins.register()
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     Image.MAX_IMAGE_PIXELS = limits.MAX_IMAGE_PIXELS  # Pillow's own bomb check, aligned with ours
@@ -36,12 +44,19 @@ def open_image(source, name: str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(source)
             limits.check_pixels(name, *img.size)
-            img.load()
     except BaseException as exc:
         if img is not None:
             img.close()  # a file Pillow opened stays open otherwise
         raise as_image_error(exc, name, source) from None
     return img
+
+
+def _load(img: Image.Image, source, name: str) -> None:
+    try:
+        img.load()
+    except BaseException as exc:
+        img.close()
+        raise as_image_error(exc, name, source) from None
 
 
 def as_image_error(exc: BaseException, name: str, source=None) -> BaseException:
@@ -139,10 +154,17 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int] = _WHITE) -> np.nd
 
 
 def decode(source, name: str) -> Decoded:
-    """The first frame of a Pillow-readable image in source (a file object), as RGB."""
-    img = open_image(source, name)
+    """The first frame of a Pillow-readable image in source (a file object at its start), as RGB: decoded
+    by OpenCV straight into the array where that gives Pillow's pixels (direct.py), else by Pillow."""
+    start = source.tell()
+    img = _open_unloaded(source, name)
     try:
         kind = _kind(img)
+        source.seek(start)
+        out = direct.decode(source, img)
+        if out is not None:
+            return Decoded(out, kind=kind)
+        _load(img, source, name)
         return Decoded(to_rgb(img), kind=kind)
     except OSError as exc:
         raise ImageError(f"{name}: broken or truncated image ({exc})") from None
@@ -166,16 +188,16 @@ def _kind(img: Image.Image) -> str:
     return {"JPEG2000": "JPEG 2000", "JXL": "JPEG XL", "HEIF": "HEIC", "MPO": "JPEG"}.get(fmt, fmt)
 
 
-def save_image(array: np.ndarray, path: str | Path, quality: int = 92) -> None:
-    """Write an (H, W, 3|4) uint8 array to path (format from the suffix), atomically."""
+def save_image(array: np.ndarray, path: str | Path, quality: int = 92, *, durable: bool = True) -> None:
+    """Write an (H, W, 3|4) uint8 array to path (format from the suffix), atomically (durable: see
+    posefinder.models.atomic; False for files that are made again when lost, such as thumbnails)."""
     path = Path(path)
-    tmp = path.with_name(".tmp-" + path.name)
     img = Image.fromarray(np.ascontiguousarray(array))
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
     if fmt == "JPEG" and img.mode == "RGBA":
         img = img.convert("RGB")
-    img.save(tmp, format=fmt or Image.registered_extensions().get(path.suffix.lower(), "PNG"), quality=quality)
-    tmp.replace(path)
+    with atomic_path(path, durable=durable) as tmp:
+        img.save(tmp, format=fmt or Image.registered_extensions().get(path.suffix.lower(), "PNG"), quality=quality)
 
 
 def decode_bytes(data: bytes, name: str) -> Decoded:

@@ -25,15 +25,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from posefinder.models.atomic import atomic_open
 from posefinder.models.descriptor import Query, pair_mask
 from posefinder.models.library.search import DescriptorIndex, KnnResult, SidePlan, knn_among, plan_query
 
@@ -170,24 +169,19 @@ class AnnIndex:
         import faiss
 
         folder = Path(folder)
-        tmp = folder / f".{ANN_FILE}.{uuid.uuid4().hex[:8]}.tmp"
         blobs = {f"index_{i}": faiss.serialize_index(ivf) for i, ivf in enumerate(self.indexes)}
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(
-                    f,
-                    format=np.int64(ANN_FORMAT),
-                    generation=np.int64(self.generation),
-                    fingerprint=np.array(self.fingerprint),
-                    patterns=self.patterns,
-                    orphan_patterns=self.orphan_patterns,
-                    nprobe=np.int64(self.nprobe),
-                    candidates=np.int64(self.candidates),
-                    **blobs,
-                )
-            os.replace(tmp, folder / ANN_FILE)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_open(folder / ANN_FILE, "wb") as f:
+            np.savez(
+                f,
+                format=np.int64(ANN_FORMAT),
+                generation=np.int64(self.generation),
+                fingerprint=np.array(self.fingerprint),
+                patterns=self.patterns,
+                orphan_patterns=self.orphan_patterns,
+                nprobe=np.int64(self.nprobe),
+                candidates=np.int64(self.candidates),
+                **blobs,
+            )
 
     @classmethod
     def load(cls, folder: Path) -> "AnnIndex | None":

@@ -11,13 +11,12 @@ cannot write keep the rebuilt cache in memory.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from posefinder.models import skeleton
+from posefinder.models.atomic import atomic_open
 from posefinder.models.descriptor import MIN_QUERY_JOINTS, PAIRS
 from posefinder.models.library.search import DescriptorIndex
 
@@ -173,43 +172,27 @@ def _identity(path: Path) -> np.ndarray:
 def save_index(index: DescriptorIndex, folder: Path) -> None:
     """Write the cache files into the library folder atomically (descriptors first, the npz last)."""
     folder = Path(folder)
-    token = uuid.uuid4().hex[:8]
-    tmp_desc = folder / f".{DESCRIPTORS_FILE}.{token}.tmp"
-    tmp_index = folder / f".{INDEX_FILE}.{token}.tmp"
-    try:
-        with open(tmp_desc, "wb") as f:
-            np.save(f, np.ascontiguousarray(index.descriptors, dtype=np.float32))
-            f.flush()
-            os.fsync(f.fileno())
-        ident = _identity(tmp_desc)  # rename keeps inode, size and mtime
-        with open(tmp_index, "wb") as f:
-            np.savez(
-                f,
-                format=np.int64(CACHE_FORMAT),
-                generation=np.int64(index.generation),
-                descriptors_identity=ident,
-                coords=index.coords,
-                **({} if index.proj is None else {
-                    "basis": index.basis, "mean": index.mean, "proj": index.proj, "proj_norms2": index.proj_norms2,
-                }),  # fmt: skip
-                norms2=index.norms2,
-                up=index.up,
-                patterns=index.patterns,
-                starts=index.starts,
-                pose_ids=index.pose_ids,
-                image_ids=index.image_ids,
-                folder_ids=index.folder_ids,
-            )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_desc, folder / DESCRIPTORS_FILE)
-        os.replace(tmp_index, folder / INDEX_FILE)
-    finally:
-        for t in (tmp_desc, tmp_index):
-            try:
-                t.unlink()
-            except FileNotFoundError:
-                pass
+    with atomic_open(folder / DESCRIPTORS_FILE, "wb") as f:
+        np.save(f, np.ascontiguousarray(index.descriptors, dtype=np.float32))
+    ident = _identity(folder / DESCRIPTORS_FILE)  # the npz names the descriptors file it goes with
+    with atomic_open(folder / INDEX_FILE, "wb") as f:
+        np.savez(
+            f,
+            format=np.int64(CACHE_FORMAT),
+            generation=np.int64(index.generation),
+            descriptors_identity=ident,
+            coords=index.coords,
+            **({} if index.proj is None else {
+                "basis": index.basis, "mean": index.mean, "proj": index.proj, "proj_norms2": index.proj_norms2,
+            }),  # fmt: skip
+            norms2=index.norms2,
+            up=index.up,
+            patterns=index.patterns,
+            starts=index.starts,
+            pose_ids=index.pose_ids,
+            image_ids=index.image_ids,
+            folder_ids=index.folder_ids,
+        )
 
 
 def load_index(folder: Path, generation: int) -> DescriptorIndex | None:

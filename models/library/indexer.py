@@ -269,7 +269,7 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
     con = lib._con()
     to_run: list[_Work] = []
     moves: list[tuple[_Work, int]] = []
-    touch: list[_Work] = []  # same content, new size/mtime
+    touch: list[tuple[_Work, dict]] = []  # same content, new size/mtime; or new content kept for a hand edit
     bad_read: list[tuple[_Work, str]] = []
     unavailable: set[str] = set()
     missing_by_hash: dict[str, int] = {}
@@ -287,9 +287,11 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             missing.pop(iid, None)
             moves.append((w, iid))
         elif w.kind == "changed" and w.content_hash == w.old_hash:
-            touch.append(w)
+            touch.append((w, {}))
         elif w.kind in ("changed", "pending") and _has_hand_pose(con, w.image_id):
-            touch.append(w)  # never re-estimate an image whose pose was edited by hand
+            # never re-estimate an image whose pose was edited by hand; a new content's size and thumbnail
+            facts = _image_facts(lib, w, None, None, state.thumbnails) if w.content_hash != w.old_hash else {}
+            touch.append((w, facts))
         else:
             to_run.append(w)
 
@@ -329,10 +331,11 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             wcon.execute("UPDATE poses SET gen = ? WHERE image_id = ?", (gen, iid))
             changed = True
             report.moved += 1
-        for w in touch:
+        for w, facts in touch:
             wcon.execute(
-                "UPDATE images SET size = ?, mtime_ns = ?, hash = ? WHERE id = ?",
-                (w.size, w.mtime_ns, w.content_hash, w.image_id),
+                "UPDATE images SET size = ?, mtime_ns = ?, hash = ?, width = coalesce(?, width), height = coalesce(?, height)"
+                " WHERE id = ?",
+                (w.size, w.mtime_ns, w.content_hash, facts.get("width"), facts.get("height"), w.image_id),
             )
             if w.kind == "changed":
                 report.changed += 1
@@ -384,14 +387,15 @@ def _has_hand_pose(con, image_id: int | None) -> bool:
 
 def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool, canvas=None) -> dict:
     """width/height (a working file's canvas, else the decoded image's, else the header's) and the thumbnail."""
-    from posefinder.models.imageio import image_size, load_image
+    from posefinder.models.imageio import image_size, read_image
 
     facts: dict = {}
     if isinstance(result, PoseFinderError) and image is None:
         return facts
     if image is None and thumbnails and not thumb_path(lib.path, w.content_hash).exists():
         try:
-            image = load_image(w.path)
+            decoded = read_image(w.path)
+            image, canvas = decoded.image, canvas or decoded.canvas_size
         except ImageError:
             image = None
     if image is not None:

@@ -43,5 +43,5 @@ def make_thumbnail(image_rgb: np.ndarray, dest: Path, size_px: int = THUMB_PX) -
     dest.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(np.ascontiguousarray(image_rgb))
     img.thumbnail((size_px, size_px), Image.Resampling.LANCZOS)
-    save_image(np.asarray(img.convert("RGB")), dest, quality=85)
+    save_image(np.asarray(img.convert("RGB")), dest, quality=85, durable=False)
     return dest

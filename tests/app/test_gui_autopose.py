@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from gui_helpers import FakeEstimator, drag_joint, make_library, open_window, varied_poses, wait_search
+from gui_helpers import FakeEstimator, drag_joint, drop_file, make_library, open_window, varied_poses, wait_search
 
 from posefinder.models import skeleton
 
@@ -33,21 +33,6 @@ def _image(h=300, w=200):
     return np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
 
 
-def _drop_file(canvas, path):
-    """Drop a file from the file manager onto the canvas: drag enter, move, drop on its viewport."""
-    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
-    from PySide6.QtWidgets import QApplication
-
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    centre = canvas.viewport().rect().center()
-    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(canvas.viewport(), QDragEnterEvent(QPoint(centre), *args))
-    QApplication.sendEvent(canvas.viewport(), QDragMoveEvent(QPoint(centre), *args))
-    QApplication.sendEvent(canvas.viewport(), QDropEvent(QPointF(centre), *args))
-
-
 def test_dropped_figure_is_posed_by_the_estimator_and_searched(qtbot, tmp_path):
     from PIL import Image
 
@@ -61,7 +46,7 @@ def test_dropped_figure_is_posed_by_the_estimator_and_searched(qtbot, tmp_path):
     busy = _spy(window.canvas, "set_busy")
     Image.fromarray(figure.image).save(tmp_path / "figure.png")
 
-    _drop_file(window.canvas, tmp_path / "figure.png")
+    drop_file(window.canvas, tmp_path / "figure.png")
     assert busy and busy[0][0] is True and window.canvas.is_busy()  # busy while the estimator runs
     assert np.array_equal(window.canvas.guide_image(), figure.image)  # the image shows as the guide at once
     qtbot.wait(50)

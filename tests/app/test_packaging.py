@@ -37,34 +37,42 @@ def test_pip_install_leaves_build_folder_alone(tmp_path, editable):
     src = _clean_copy(tmp_path / "src")
     before = _tree(src / "build")
     target = tmp_path / "target"
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    cmd = [sys.executable, "-m", "pip", "install", "--verbose", "--no-deps", "--no-build-isolation"]
     cmd += ["--target", str(target)]
     cmd += ["-e", str(src)] if editable else [str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert _tree(src / "build") == before
+    # setuptools reads our configuration without deprecation or experimental-feature warnings
+    said = (proc.stdout + proc.stderr).splitlines()
+    warned = [line for line in said if "deprecat" in line.lower() or "experimental" in line.lower()]
+    assert not warned, "\n".join(warned)
     check = (
         "import posefinder.app.cli, posefinder.models.skeleton, posefinder.build, posefinder.resources;"
         "print(posefinder.models.skeleton.__file__)"
     )
-    env_path = str(target)
-    out = subprocess.run(
-        [sys.executable, "-c", check], capture_output=True, text=True, cwd=tmp_path,
-        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
-    )
+    out = _run_installed(target, check, tmp_path)
     assert out.returncode == 0, out.stderr
     where = Path(out.stdout.strip())
     assert (src in where.parents) == editable
     # the console script is installed and runs
     script = target / "bin" / "posefinder"
     assert script.is_file()
-    ran = subprocess.run(
-        [sys.executable, str(script), "--version"], capture_output=True, text=True, cwd=tmp_path,
-        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    ran = _run_installed(target, f"import runpy; sys.argv = [{str(script)!r}, '--version']; "
+                         f"runpy.run_path({str(script)!r}, run_name='__main__')", tmp_path)  # fmt: skip
     from posefinder import __version__
 
     assert ran.returncode == 0 and ran.stdout.strip() == f"posefinder {__version__}", ran.stderr
+
+
+def _run_installed(target: Path, code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run code with the install in target as a site folder (its .pth files processed, so an editable install's
+    finder works) and this interpreter's packages behind it, but none of their .pth files: the posefinder
+    the code imports is the one in target, never the checkout this interpreter's environment points at."""
+    packages = [p for p in sys.path if p and Path(p).name in ("site-packages", "dist-packages")]
+    prelude = f"import site, sys; site.addsitedir({str(target)!r}); sys.path += {packages!r}; "
+    return subprocess.run([sys.executable, "-S", "-c", prelude + code], capture_output=True, text=True, cwd=cwd,
+                          env={"PATH": "/usr/bin:/bin"})  # fmt: skip
 
 
 def test_extras_and_scripts_are_declared():

@@ -167,7 +167,6 @@ def test_every_command_documents_its_options(capsys):
         text = capsys.readouterr().out
         assert text.startswith("usage: posefinder-train " + name)
     assert {"pose", "evaluate", "index"} <= set(cli.available_commands())
-    pose_help = (lambda: (pytest.raises(SystemExit), None))
     with pytest.raises(SystemExit):
         cli.main(["pose", "--help"])
     text = capsys.readouterr().out

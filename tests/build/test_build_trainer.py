@@ -79,15 +79,16 @@ def test_export_pose_model_installs_and_loads_back(tmp_path):
 
 def test_export_component_round_trip(tmp_path):
     from posefinder.models import nets
+    from posefinder.models.weights import load_component
 
     tagger = nets.create_model("tagger", preset="tiny")
     path = tr.export_bundle(tmp_path / "tagger.safetensors", tagger=tagger, metrics={"f1": 0.25})
-    module, card = tr.load_component(path, "tagger")
-    assert card["metrics"] == {"f1": 0.25} and card["component"] == "tagger"
+    module, card = load_component(path, "tagger")
+    assert card.metrics == {"f1": 0.25} and list(card.components) == ["tagger"] and card.architecture == ""
     for k, v in tagger.state_dict().items():
         assert torch.equal(module.state_dict()[k], v), k
     with pytest.raises(ModelError, match="not a segmenter"):
-        tr.load_component(path, "segmenter")
+        load_component(path, "segmenter")
 
 
 def test_fit_writes_last_checkpoint_logs_and_progress_lines(tmp_path, capsys):

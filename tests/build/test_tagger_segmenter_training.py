@@ -16,6 +16,7 @@ from posefinder.build import trainer as tr  # noqa: E402
 from posefinder.build.data import danbooru  # noqa: E402
 from posefinder.build.data import segmentation as seg  # noqa: E402
 from posefinder.build.data.rulebook import load_rulebook  # noqa: E402
+from posefinder.models.weights import load_component  # noqa: E402
 from tagseg_helpers import disc_foreground, noise_backgrounds, tiny_rulebook, tiny_tag_folder  # noqa: E402
 
 
@@ -96,7 +97,7 @@ def test_tagger_command_exports_a_tagger_that_reproduces_its_card(tmp_path, caps
     assert card["input_size"] == 32 and card["training_data"]["splits"]["train"] > 0
     assert json.loads((out / "metrics.json").read_text()) == card["metrics"]
     # the exported file holds the trained tagger: it reproduces the card's test F1 at the card's thresholds
-    net, _ = tr.load_component(path, "tagger")
+    net, _ = load_component(path, "tagger")
     book = load_rulebook(rules)
     test_posts = [p for p in danbooru.read_sidecars(images)[0] if p.split == "test"]
     loader = torch.utils.data.DataLoader(danbooru.TaggerDataset(test_posts, book, input_size=32), batch_size=8)
@@ -124,9 +125,9 @@ def test_segmenter_command_exports_a_segmenter_that_reproduces_its_card(tmp_path
     assert "test_mean_f1" in capsys.readouterr().out
     path = out / "segmenter.safetensors"
     card = json.loads(path.with_suffix(".json").read_text())
-    assert card["component"] == "segmenter" and card["input_size"] == 32 and card["threshold"] == 0.5
+    assert list(card["components"]) == ["segmenter"] and card["input_size"] == 32 and card["threshold"] == 0.5
     assert card["metrics"]["test_images"] == 8 and card["training_data"]["synthetic_foregrounds"] == 4
-    net, _ = tr.load_component(path, "segmenter")
+    net, _ = load_component(path, "segmenter")
     foregrounds = [seg.foreground_folder(tmp_path / "fg"), seg.SyntheticForegrounds(4, seed=0, size=(32, 32))]
     splits = seg.make_splits(seg.Sources(foregrounds),
                              seg.Sources([seg.background_folder(tmp_path / "bg")]), size=32, held_out_pairs=8,

@@ -6,7 +6,6 @@ locks held by another process, decompression bombs and truncated images through 
 
 from __future__ import annotations
 
-import io
 import sqlite3
 import subprocess
 import sys

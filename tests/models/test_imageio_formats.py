@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 import struct
 import zipfile
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from format_files import (
+    clip_container,
+    clip_database,
     picture,
     png_bytes,
     write_kra,
@@ -45,45 +46,26 @@ def test_clip_studio_file_reads_as_clip_studio_exports_it():
     assert image_size(CLIP) == (928, 647)
 
 
-def _clip_with_database(db: bytes) -> bytes:
-    head_body = b"\0" * 40
-    chunks = b"CHNKHead" + struct.pack(">Q", len(head_body)) + head_body
-    chunks += b"CHNKSQLi" + struct.pack(">Q", len(db)) + db + b"CHNKFoot" + struct.pack(">Q", 0)
-    return b"CSFCHUNK" + struct.pack(">QQ", 24 + len(chunks), 24) + chunks
-
-
-def _database(preview: bytes | None, canvas=(400, 300)) -> bytes:
-    con = sqlite3.connect(":memory:")
-    con.execute("CREATE TABLE Canvas (MainId INTEGER, CanvasWidth REAL, CanvasHeight REAL, CanvasResolution REAL)")
-    con.execute("INSERT INTO Canvas VALUES (1, ?, ?, 72)", canvas)
-    con.execute("CREATE TABLE CanvasPreview (MainId INTEGER, CanvasId INTEGER, ImageType INTEGER,"
-                " ImageWidth INTEGER, ImageHeight INTEGER, ImageData BLOB)")  # fmt: skip
-    if preview is not None:
-        con.execute("INSERT INTO CanvasPreview VALUES (1, 1, 1, 200, 150, ?)", (preview,))
-    con.commit()
-    return con.serialize()
-
-
 def test_clip_preview_smaller_than_the_canvas_keeps_the_canvas_size():
-    got = read_bytes(_clip_with_database(_database(png_bytes(picture(200, 150)))), "x.clip")
+    got = read_bytes(clip_container(clip_database(png_bytes(picture(200, 150)))), "x.clip")
     assert got.image.shape == (150, 200, 3) and got.canvas_size == (400, 300) and got.preview
     assert got.scale == (2.0, 2.0)
 
 
 def test_broken_clip_files_get_one_line_reasons():
-    db = _database(png_bytes(picture(200, 150)))
-    whole = _clip_with_database(db)
+    db = clip_database(png_bytes(picture(200, 150)))
+    whole = clip_container(db)
     cases = {
         "cut short": whole[: len(whole) // 2],
-        "database cut short": _clip_with_database(db[: len(db) // 2]),
-        "no preview": _clip_with_database(_database(None)),
-        "not sqlite": _clip_with_database(b"garbage" * 100),
+        "database cut short": clip_container(db[: len(db) // 2]),
+        "no preview": clip_container(clip_database(None)),
+        "not sqlite": clip_container(b"garbage" * 100),
     }
     for what, data in cases.items():
         with pytest.raises(ImageError) as err:
             read_bytes(data, f"{what}.clip")
         assert "\n" not in str(err.value) and str(err.value).startswith(f"{what}.clip"), what
-    huge = _clip_with_database(_database(_bomb_png(20000, 20000)))
+    huge = clip_container(clip_database(_bomb_png(20000, 20000)))
     with pytest.raises(ImageError, match="too large"):
         read_bytes(huge, "bomb.clip")
 
@@ -253,4 +235,4 @@ def test_animated_gif_gives_its_first_frame(tmp_path):
 def test_png_bytes_in_a_drop_are_told_by_their_content():
     data = png_bytes(picture(10, 10))
     assert read_bytes(data, "clipboard").image.shape == (10, 10, 3)
-    assert read_bytes(io.BytesIO(_clip_with_database(_database(data))).getvalue(), "drop").kind == "Clip Studio"
+    assert read_bytes(io.BytesIO(clip_container(clip_database(data))).getvalue(), "drop").kind == "Clip Studio"

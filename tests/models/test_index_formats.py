@@ -146,3 +146,53 @@ def test_files_of_a_missing_plugin_get_one_summary_line(tmp_path, monkeypatch):
     report, rows, _ = _index(tmp_path, folder)
     assert not report.bad and report.unavailable == {"AVIF": 5} and len(rows) == 1
     assert "5 files not read (5 AVIF)" in report.unavailable_line() and "posefinder[formats]" in report.unavailable_line()
+
+
+def test_re_saving_a_working_file_is_a_change_and_hand_edited_poses_are_kept(tmp_path):
+    from PIL import Image
+    from psd_tools import PSDImage
+
+    folder = tmp_path / "art"
+    folder.mkdir()
+    kra, psd = folder / "a.kra", folder / "b.psd"
+    write_kra(kra, None, picture(60, 40), (120, 80))
+    PSDImage.frompil(Image.fromarray(picture(60, 40))).save(psd)
+    calls = []
+
+    class Counting(_Fixed):
+        def estimate(self, image):
+            calls.append(image.shape)
+            poses = super().estimate(image)
+            for pose in poses:
+                pose.source = "model:fixed"
+            return poses
+
+    from posefinder.models.library.indexer import default_runner
+
+    with Library.open(tmp_path / "lib", create=True) as lib:
+        lib.index(folders=[folder], runner=default_runner(Counting()))
+        ids = {os.path.basename(p): i for i, p in lib._con().execute("SELECT id, path FROM images")}
+        hashes = dict(lib._con().execute("SELECT id, hash FROM images"))
+        (pose_id, pose), = lib.poses_of_image(ids["a.kra"])
+        mine = pose.copy()
+        mine.keypoints[0] = (33, 44, 2)
+        lib.set_pose(pose_id, mine)
+        calls.clear()
+        write_kra(kra, None, picture(60, 40, seed=3), (240, 160))  # re-saved: other pixels, a larger canvas
+        PSDImage.frompil(Image.fromarray(picture(60, 40, seed=4))).save(psd)  # re-saved: same size
+        for path in (kra, psd):  # a re-save within the clock's resolution: only the content tells
+            st = path.stat()
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+        report = lib.index(folders=[folder], runner=default_runner(Counting()))
+        assert report.changed == 2 and report.added == 0 and report.unchanged == 0
+        rows = {i: (h, w, hh) for i, h, w, hh in lib._con().execute("SELECT id, hash, width, height FROM images")}
+        assert all(rows[i][0] != hashes[i] for i in rows)  # new content hashes
+        assert rows[ids["a.kra"]][1:] == (240, 160)  # the new canvas is recorded, and its thumbnail made
+        from posefinder.models.library.thumbs import thumb_path
+
+        assert thumb_path(lib.path, rows[ids["a.kra"]][0]).exists()
+        assert calls == [(40, 60, 3)]  # only the file without a hand edit is estimated again
+        (kept_id, kept), = lib.poses_of_image(ids["a.kra"])
+        assert kept_id == pose_id and kept.source == "hand" and kept.allclose(mine)
+        ((_, fresh),) = lib.poses_of_image(ids["b.psd"])
+        assert fresh.source != "hand" and tuple(fresh.keypoints[9, :2]) == (10, 20)

@@ -40,7 +40,7 @@ def test_separate_large_components_are_separate_characters_largest_first():
 def test_detached_parts_join_their_character_and_far_specks_are_dropped():
     body = (100, 50, 60, 120)
     hand = (163, 100, 5, 5)  # 3 px from the body: a hand behind a thin gap
-    sword = (90, 40, 20, 60)  # overlaps the body's box: one character
+    _sword = (90, 40, 20, 60)  # overlaps the body's box: one character
     speck = (5, 5, 3, 3)  # far away: noise
     mask = rect_mask((250, 250), body, hand, speck)
     mask[40:100, 90:100] = True  # the part of the sword outside the body

@@ -214,3 +214,87 @@ def test_broken_store_entries_are_listed_with_their_error_and_never_chosen(tmp_p
     assert store.newest("feature-matching").name == "good"
     with pytest.raises(ModelError, match="broken"):
         store.get("junk")
+
+
+# -- one format for every network file: models without a pose network (training's parts) ------------------
+
+
+def save_tagger(folder: Path, name: str = "tiny-tagger") -> tuple[Path, torch.nn.Module]:
+    torch.manual_seed(1)
+    tagger = nets.create_model("tagger", preset="tiny").eval()
+    bundle = ModelBundle(None, tagger=tagger)
+    card = weights.make_card(bundle, name=name, metrics={"f1": 0.5}, input_size=32, classes=["a", "b"])
+    return weights.save_model(folder / f"{name}.safetensors", bundle, card), tagger
+
+
+def test_a_file_without_a_pose_network_is_a_model_file_read_by_the_same_reader(tmp_path):
+    path, tagger = save_tagger(tmp_path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["format"] == "posefinder-model" and card["architecture"] == ""
+    assert list(card["components"]) == ["tagger"] and card["input_size"] == 32 and card["heatmap_size"] is None
+    assert weights.read_card(path).to_dict() == weights.ModelCard.from_dict(card).to_dict()
+    module, read = weights.load_component(path, "tagger")
+    assert read.extra["classes"] == ["a", "b"]
+    for k, v in tagger.state_dict().items():
+        assert torch.equal(module.state_dict()[k], v), k
+    bundle, _ = weights.load_bundle(path)
+    assert bundle.pose is None and bundle.tagger is not None
+    with pytest.raises(ModelError, match="holds a tagger, not a segmenter"):
+        weights.load_component(path, "segmenter")
+
+
+def test_a_component_of_a_pose_model_file_loads_alone(tmp_path):
+    path = save_tiny(tmp_path)
+    seg, _ = weights.load_component(path, "segmenter")
+    bundle, _ = weights.load_bundle(path)
+    assert bundle.segmenter is not None
+    for k, v in bundle.segmenter.state_dict().items():
+        assert torch.equal(seg.state_dict()[k], v), k
+
+
+def test_a_file_without_a_pose_network_is_refused_by_install(tmp_path):
+    path, _ = save_tagger(tmp_path)
+    store = weights.ModelStore(tmp_path / "store")
+    with pytest.raises(ModelError, match="holds only a tagger network, not a pose model"):
+        store.install(path)
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").iterdir())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"architecture": "feature-matching"}, "no pose network component"),
+        ({"input_size": "32"}, "input_size must be a whole number"),
+        ({"components": {}}, "names no network component"),
+        ({"components": {"tagger": {"builder": "segmenter", "kwargs": {}}}}, "cannot be built by"),
+        ({"metrics": [1, 2]}, "metrics must be a JSON object"),
+    ],
+)
+def test_the_one_validator_checks_cards_without_a_pose_network(tmp_path, change, message):
+    path, _ = save_tagger(tmp_path)
+    card = {**json.loads(path.with_suffix(".json").read_text()), **change}
+    with pytest.raises(ModelError, match=message):
+        weights.ModelCard.from_dict(card)
+
+
+def test_component_files_of_the_former_format_still_read(tmp_path):
+    """What build/trainer.py wrote before it used the model format: "posefinder-component" cards."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(2)
+    tagger = nets.create_model("tagger", preset="tiny").eval()
+    legacy = {
+        "format": "posefinder-component", "format_version": 1, "name": "old-tagger", "component": "tagger",
+        "builder": tagger.build_spec["builder"], "kwargs": tagger.build_spec["kwargs"], "metrics": {"f1": 0.1},
+        "input_size": 32, "thresholds": [0.5],
+    }  # fmt: skip
+    path = tmp_path / "old-tagger.safetensors"
+    state = {f"tagger.{k}": v.contiguous().clone() for k, v in tagger.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "posefinder-component", "posefinder_component": json.dumps(legacy)})
+    for with_json in (False, True):  # the card embedded in the file, then the JSON beside it
+        if with_json:
+            path.with_suffix(".json").write_text(json.dumps(legacy))
+        module, card = weights.load_component(path, "tagger")
+        assert card.name == "old-tagger" and card.extra["thresholds"] == [0.5] and card.input_size == 32
+        for k, v in tagger.state_dict().items():
+            assert torch.equal(module.state_dict()[k], v), k
