@@ -1,8 +1,8 @@
 """The installed illustration tagger (paper section 3.2), found, loaded and run on library images.
 
 A tagger comes from one of two places, newest first:
-- a tagger file trained by `posefinder-train tagger` (a "posefinder-component" safetensors file whose card
-  carries `classes`, and `input_size`), installed with `posefinder tags --install FILE` into the model
+- a tagger file trained by `posefinder-train tagger` (a model file with a tagger and no pose network whose
+  card carries `classes` and the tagger's `input_size`), installed with `posefinder tags --install FILE` into the model
   store's taggers/ folder;
 - an installed model file with a "tagger" component whose card names its classes (`tagger_classes`): the
   authors' tagger imported with `posefinder models import`.
@@ -15,7 +15,7 @@ FLOOR: the library stores those, so the threshold can change later without re-ru
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from posefinder.models import paths
+from posefinder.models.atomic import atomic_path
 from posefinder.models.errors import ModelError
 
 #: Scores below this are not stored (the threshold of a search can be changed above it).
@@ -36,8 +37,6 @@ DEFAULT_INPUT_SIZE = 256
 
 #: Where standalone taggers live, under the model store.
 TAGGERS_FOLDER = "taggers"
-
-COMPONENT_FORMAT = "posefinder-component"
 
 #: What indexing says once when no tagger is installed.
 NO_TAGGER_HINT = (
@@ -56,9 +55,6 @@ class TaggerInfo:
     classes: tuple[str, ...]
     threshold: float
     input_size: int
-    builder: str
-    kwargs: dict
-    prefix: str  # key prefix of its tensors in the file ("tagger.")
     stamp: str = ""  # when it was installed (newest wins)
 
     @property
@@ -66,49 +62,28 @@ class TaggerInfo:
         return f"{self.name}@{self.version}"
 
 
-def _read_meta(path: Path) -> dict:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            return dict(f.metadata() or {})
-    except Exception as exc:
-        raise ModelError(f"{path}: not a readable safetensors file ({str(exc).strip()[:200]})") from None
-
-
 def read_tagger_file(path: str | Path, stamp: str = "") -> TaggerInfo:
-    """The TaggerInfo of a tagger file or of a model file holding a tagger; ModelError when it is neither."""
+    """The TaggerInfo of a tagger file (a model file with a tagger and no pose network, as
+    `posefinder-train tagger` writes) or of a model file holding a tagger; ModelError when it is neither
+    or its card does not name the tagger's classes."""
+    from posefinder.models.weights import read_card
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
-    if path.suffix != ".safetensors":
-        raise ModelError(f"{path}: a tagger is a .safetensors file (pickled files are refused)")
-    meta = _read_meta(path)
-    if "posefinder_component" in meta:
-        card = json.loads(meta["posefinder_component"])
-        if card.get("component") != "tagger":
-            raise ModelError(f"{path}: holds a {card.get('component')}, not a tagger")
-        spec, classes = card, card.get("classes")
-        threshold = card.get("tag_threshold", DEFAULT_THRESHOLD)
-    elif "posefinder_card" in meta:
-        card = json.loads(meta["posefinder_card"])
-        spec = card.get("components", {}).get("tagger")
-        if spec is None:
-            raise ModelError(f"{path}: the model file has no tagger")
-        classes = card.get("tagger_classes") or card.get("extra", {}).get("tagger_classes")
-        threshold = card.get("tag_threshold", DEFAULT_THRESHOLD)
-    else:
-        raise ModelError(f"{path}: not a PoseFinder tagger (no card in its metadata)")
-    if spec.get("builder") != "tagger":
-        raise ModelError(f"{path}: its tagger is built by {spec.get('builder')!r}, not 'tagger'")
+    card = read_card(path)
+    spec = card.components.get("tagger")
+    if spec is None:
+        raise ModelError(f"{path}: the model file has no tagger")
+    classes = card.extra.get("classes") or card.extra.get("tagger_classes")
     num = spec.get("kwargs", {}).get("num_classes")
     if not classes or not isinstance(classes, list) or (num is not None and len(classes) != int(num)):
         raise ModelError(f"{path}: the tagger's card does not name its {num or ''} classes")
+    size = card.input_size if not card.has_pose and card.input_size else card.extra.get("tagger_input_size")
     return TaggerInfo(
-        name=str(card.get("name") or path.stem), version=str(card.get("created") or path.stat().st_mtime_ns),
-        path=path, classes=tuple(str(c) for c in classes), threshold=float(threshold),
-        input_size=int(card.get("input_size") if "posefinder_component" in meta and card.get("input_size") else DEFAULT_INPUT_SIZE),
-        builder="tagger", kwargs=dict(spec.get("kwargs", {})), prefix="tagger.", stamp=stamp,
+        name=str(card.name or path.stem), version=str(card.created or path.stat().st_mtime_ns), path=path,
+        classes=tuple(str(c) for c in classes), threshold=float(card.extra.get("tag_threshold", DEFAULT_THRESHOLD)),
+        input_size=int(size or DEFAULT_INPUT_SIZE), stamp=stamp,
     )  # fmt: skip
 
 
@@ -133,10 +108,10 @@ def installed_taggers(root: str | Path | None = None) -> list[TaggerInfo]:
         if model.card is None or "tagger" not in model.card.components:
             continue
         try:
-            info = read_tagger_file(model.weights_path)
+            info = read_tagger_file(model.weights_path, stamp=str(model.weights_path.stat().st_mtime_ns).zfill(24))
         except ModelError:
             continue
-        found.append(TaggerInfo(**{**info.__dict__, "name": model.name, "stamp": str(model.weights_path.stat().st_mtime_ns).zfill(24)}))
+        found.append(dataclasses.replace(info, name=model.name))
     return sorted(found, key=lambda t: (t.stamp, t.name), reverse=True)
 
 
@@ -153,24 +128,16 @@ def install_tagger(path: str | Path, root: str | Path | None = None) -> TaggerIn
     folder = taggers_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{Path(path).stem}.safetensors"
-    tmp = target.with_name(".tmp-" + target.name)
-    shutil.copyfile(path, tmp)
-    tmp.replace(target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(path, tmp)
     return read_tagger_file(target, stamp=str(target.stat().st_mtime_ns).zfill(24))
 
 
 def load_network(info: TaggerInfo):
     """The tagger's network (eval mode, CPU), built from its card and loaded strictly."""
-    from safetensors.torch import load_file
+    from posefinder.models.weights import load_component
 
-    from posefinder.models import nets
-    from posefinder.models.weights import load_state_strict
-
-    state = load_file(str(info.path), device="cpu")
-    own = {k[len(info.prefix):]: v for k, v in state.items() if k.startswith(info.prefix)}
-    kwargs = {k: v for k, v in info.kwargs.items() if k not in nets.NOT_ARCHITECTURE}
-    module = nets.create_model(info.builder, **kwargs)
-    load_state_strict(module, own, str(info.path))
+    module, _ = load_component(info.path, "tagger")
     return module.eval()
 
 
