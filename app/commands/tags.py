@@ -10,11 +10,19 @@ HELP = "list a library's tags with image counts (most frequent first); install o
 
 def add_arguments(parser) -> None:
     parser.add_argument("--library", type=Path, metavar="LIB", help="library folder whose tags to list")
-    parser.add_argument("--min-score", type=float, metavar="S",
-                        help="count a tag at score >= S (default: the tagger's threshold, 0.5 for the paper's)")
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        metavar="S",
+        help="count a tag at score >= S (default: the tagger's threshold, 0.5 for the paper's)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--install", type=Path, metavar="FILE",
-                        help="install a tagger file trained by `posefinder-train tagger` (.safetensors)")
+    parser.add_argument(
+        "--install",
+        type=Path,
+        metavar="FILE",
+        help="install a tagger file trained by `posefinder-train tagger` (.safetensors)",
+    )
     parser.add_argument("--remove", metavar="NAME", help="remove an installed tagger")
 
 

@@ -290,3 +290,5 @@ def delete_images(con: sqlite3.Connection, image_ids: list[int], gen: int) -> No
         delete_poses(con, "image_id = ?", (iid,), gen)
         con.execute("DELETE FROM tags WHERE image_id = ?", (iid,))
         con.execute("DELETE FROM images WHERE id = ?", (iid,))
+    if image_ids:  # readers' cached tag filters (library_tags.TagIdCache) start again
+        set_meta(con, "tags_generation", int(get_meta(con, "tags_generation", 0) or 0) + 1)

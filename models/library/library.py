@@ -20,7 +20,7 @@ from posefinder import __version__
 from posefinder.models.errors import LibraryError
 from posefinder.models.library import cache as cache_mod
 from posefinder.models.library import database as db
-from posefinder.models.library.library_tags import TagFilter, default_threshold, ids_mask, image_tags, tag_counts, tag_row_mask
+from posefinder.models.library.library_tags import TagFilter, TagIdCache, bump_tags_generation, default_threshold, ids_mask, image_tags, tag_counts, tag_row_mask
 from posefinder.models.library.lock import WriterLock
 from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
 from posefinder.models.library.search import DescriptorIndex, exact_knn
@@ -55,6 +55,7 @@ class Library:
         self._closed = False
         self.ann_threshold = ANN_THRESHOLD
         self._ann = None  # ann.AnnIndex, held while it matches the descriptor cache
+        self._tag_ids = TagIdCache()  # each filtered tag's image ids, until the tags change
 
     # -- opening and closing -------------------------------------------------------------------------------
     @classmethod
@@ -287,6 +288,7 @@ class Library:
                 "INSERT OR REPLACE INTO tags (image_id, tag, score) VALUES (?, ?, ?)",
                 [(int(image_id), str(t), None if s is None else float(s)) for t, s in items],
             )
+            bump_tags_generation(con)
 
     def tag_names(self, names: list[str] | None = None) -> list[str]:
         """The tags some image of the library has (of `names` only, when given), sorted."""
@@ -347,7 +349,7 @@ class Library:
         if folder is not None:
             mask = ids_mask(index.image_ids, self._filtered_image_ids(folder))
         if tags:
-            passed = tag_row_mask(self._con(), tags, index.image_ids)
+            passed = tag_row_mask(self._con(), tags, index.image_ids, ids_of=self._tag_ids)
             mask = passed if mask is None else mask & passed
         knn = None
         if mask is None and len(index) > self.ann_threshold:

@@ -59,6 +59,47 @@ def tagged_ids(con, tag: str, threshold: float) -> np.ndarray:
     return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
 
+#: meta key bumped by every change of the tags (the TagIdCache of readers notices it).
+TAGS_GENERATION = "tags_generation"
+
+
+def bump_tags_generation(con) -> None:
+    db.set_meta(con, TAGS_GENERATION, int(db.get_meta(con, TAGS_GENERATION, 0) or 0) + 1)
+
+
+class TagIdCache:
+    """Each tag's image ids at a threshold, kept between searches until the library's tags change (a
+    reader's filtered searches then cost a lookup table, not an SQLite range of the tag's rows)."""
+
+    def __init__(self, size: int = 64) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self._lock = threading.Lock()
+        self._ids: OrderedDict = OrderedDict()
+        self._gen = None
+        self.size = size
+
+    def __call__(self, con, tag: str, threshold: float) -> np.ndarray:
+        gen = db.get_meta(con, TAGS_GENERATION, "0")
+        key = (str(tag), float(threshold))
+        with self._lock:
+            if gen != self._gen:
+                self._ids.clear()
+                self._gen = gen
+            hit = self._ids.get(key)
+            if hit is not None:
+                self._ids.move_to_end(key)
+                return hit
+        ids = tagged_ids(con, tag, threshold)
+        with self._lock:
+            if gen == self._gen:
+                self._ids[key] = ids
+                while len(self._ids) > self.size:
+                    self._ids.popitem(last=False)
+        return ids
+
+
 def ids_mask(row_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """row_ids[i] in ids, for every i (a lookup table over the ids: one gather, no sort)."""
     row_ids = np.asarray(row_ids, dtype=np.int64)
@@ -69,14 +110,15 @@ def ids_mask(row_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return lut[row_ids]
 
 
-def tag_row_mask(con, flt: TagFilter, row_image_ids: np.ndarray) -> np.ndarray:
-    """Which rows (their images' ids) pass the filter."""
+def tag_row_mask(con, flt: TagFilter, row_image_ids: np.ndarray, ids_of=tagged_ids) -> np.ndarray:
+    """Which rows (their images' ids) pass the filter; ids_of(con, tag, threshold): a tag's image ids
+    (tagged_ids, or a TagIdCache)."""
     threshold = default_threshold(con) if flt.min_score is None else float(flt.min_score)
     mask = np.ones(len(row_image_ids), dtype=bool)
     for t in flt.include:
-        mask &= ids_mask(row_image_ids, tagged_ids(con, t, threshold))
+        mask &= ids_mask(row_image_ids, ids_of(con, t, threshold))
     for t in flt.exclude:
-        mask &= ~ids_mask(row_image_ids, tagged_ids(con, t, threshold))
+        mask &= ~ids_mask(row_image_ids, ids_of(con, t, threshold))
     return mask
 
 
@@ -121,7 +163,9 @@ def check_tags_known(con, names) -> None:
     if con.execute("SELECT 1 FROM tags LIMIT 1").fetchone() is None:
         from posefinder.models.tagging import NO_TAGGER_HINT
 
-        raise LibraryError(f"the library has no tags yet; index it with a tagger installed ({NO_TAGGER_HINT.split(': ', 1)[1]})")
+        raise LibraryError(
+            f"the library has no tags yet; index it with a tagger installed ({NO_TAGGER_HINT.split(': ', 1)[1]})"
+        )
     marks = ",".join("?" * len(names))
     have = {r[0] for r in con.execute(f"SELECT DISTINCT tag FROM tags WHERE tag IN ({marks})", names)}
     missing = [n for n in names if n not in have]
@@ -135,7 +179,10 @@ def _register(con, tagger_info) -> int:
         "INSERT OR IGNORE INTO taggers (name, version, threshold, floor, classes, added) VALUES (?, ?, ?, ?, ?, ?)",
         (tagger_info.name, tagger_info.version, tagger_info.threshold, _floor(), len(tagger_info.classes), time.time()),
     )
-    con.execute("UPDATE taggers SET added = ? WHERE name = ? AND version = ?", (time.time(), tagger_info.name, tagger_info.version))
+    con.execute(
+        "UPDATE taggers SET added = ? WHERE name = ? AND version = ?",
+        (time.time(), tagger_info.name, tagger_info.version),
+    )
     return int(con.execute("SELECT id FROM taggers WHERE name = ? AND version = ?",
                            (tagger_info.name, tagger_info.version)).fetchone()[0])  # fmt: skip
 
@@ -146,14 +193,16 @@ def _floor() -> float:
     return FLOOR
 
 
-def tag_images(lib, tagger="auto", *, retag: bool = False, report=None, cancel=None, log=None, batch_size: int = 64) -> int:
+def tag_images(
+    lib, tagger="auto", *, retag: bool = False, report=None, cancel=None, log=None, batch_size: int = 64
+) -> int:
     """Tag the images that need it (see the module's text); how many were tagged. tagger: "auto" (the
     newest installed; none installed: says so once through log and report.tag_message) or an ImageTagger."""
     from posefinder.models.files import as_path
     from posefinder.models.imageio import read_image
     from posefinder.models.tagging import NO_TAGGER_HINT, ImageTagger, newest_tagger
 
-    if tagger == "auto":
+    if isinstance(tagger, str):  # "auto"
         info = newest_tagger()
         if info is None:
             if report is not None:
@@ -162,7 +211,7 @@ def tag_images(lib, tagger="auto", *, retag: bool = False, report=None, cancel=N
                 log(NO_TAGGER_HINT)
             return 0
         try:
-            tagger = ImageTagger(info)
+            runner: ImageTagger = ImageTagger(info)
         except (ModelError, OSError) as exc:
             message = f"tags are off: the tagger {info.name!r} cannot be loaded ({exc})"
             if report is not None:
@@ -170,7 +219,9 @@ def tag_images(lib, tagger="auto", *, retag: bool = False, report=None, cancel=N
             if log:
                 log(message)
             return 0
-    info = tagger.info
+    else:
+        runner = tagger
+    info = runner.info
     with lib._write() as con:
         tid = _register(con, info)
     where = "path IS NOT NULL AND status != ? AND (tagger_id IS NULL" + (" OR tagger_id != ?)" if retag else ")")
@@ -192,13 +243,14 @@ def tag_images(lib, tagger="auto", *, retag: bool = False, report=None, cancel=N
                 if log:
                     log(f"not tagged: {exc}")
                 continue
-            results.append((iid, tagger.tag(image)))
+            results.append((iid, runner.tag(image)))
         with lib._write() as con:
             for iid, tags in results:
                 con.execute("DELETE FROM tags WHERE image_id = ?", (iid,))
                 con.executemany("INSERT INTO tags (image_id, tag, score) VALUES (?, ?, ?)",
                                 [(iid, t, s) for t, s in tags.items()])  # fmt: skip
                 con.execute("UPDATE images SET tagger_id = ? WHERE id = ?", (tid, iid))
+            bump_tags_generation(con)
         done += len(results)
         if report is not None:
             report.tagged += len(results)

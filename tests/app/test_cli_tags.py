@@ -58,7 +58,7 @@ def test_index_tags_search_retag_and_removed_tagger(tmp_path, capsys, store):
     code, out, err = _run(capsys, "index", "--library", lib)
     assert code == 0 and "4 tagged" in out and "tags are off" not in err
     with Library.open(lib, readonly=True) as r:
-        ids = [i for i, in r._con().execute("SELECT id FROM images ORDER BY id")]
+        ids = [i for (i,) in r._con().execute("SELECT id FROM images ORDER BY id")]
         stored = r.tags(ids[0])
         assert set(stored) == {"sword", "skirt", "from_behind"}
         assert stored["sword"] == pytest.approx(1 / (1 + np.exp(-2.0)), abs=1e-4)
@@ -85,13 +85,17 @@ def test_index_tags_search_retag_and_removed_tagger(tmp_path, capsys, store):
     code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--json")
     unfiltered = [x["image_id"] for x in json.loads(out)]
     assert sorted(unfiltered) == ids
-    code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--tag", "sword", "--not-tag", "hat", "--json")
+    code, out, err = _run(
+        capsys, "search", "--pose", query, "--library", lib, "--tag", "sword", "--not-tag", "hat", "--json"
+    )
     got = json.loads(out)
     assert [x["image_id"] for x in got] == [i for i in unfiltered if i != ids[1]]  # ranking unchanged, filtered
     assert list(got[0]["tags"]) == ["skirt", "sword"] and got[0]["tags"]["sword"] == pytest.approx(0.8808, abs=1e-3)
     code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--tag", "hat", "--json")
     assert [x["image_id"] for x in json.loads(out)] == [ids[1]]
-    code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--tag", "hat", "--min-score", "0.8", "--json")
+    code, out, err = _run(
+        capsys, "search", "--pose", query, "--library", lib, "--tag", "hat", "--min-score", "0.8", "--json"
+    )
     assert json.loads(out) == []
     code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--tag", "swrod")
     assert code == 1 and "'swrod'" in err and err.count("\n") == 1
@@ -141,7 +145,11 @@ def test_a_library_of_format_1_is_searched_by_tag_read_only_and_upgraded_by_a_wr
 
     path = tmp_path / "lib"
     with Library.open(path, create=True) as w:
-        iid = w._con().execute("INSERT INTO images (name, origin, status, added) VALUES ('a.png', 'import', 'imported', 0)").lastrowid
+        iid = (
+            w._con()
+            .execute("INSERT INTO images (name, origin, status, added) VALUES ('a.png', 'import', 'imported', 0)")
+            .lastrowid
+        )
         w.add_pose(iid, random_poses(1, seed=0)[0])
         w.set_tags(iid, {"sword": 0.7, "hat": 0.3})
     con = sqlite3.connect(str(path / db.DB_FILE), isolation_level=None)
@@ -159,3 +167,24 @@ def test_a_library_of_format_1_is_searched_by_tag_read_only_and_upgraded_by_a_wr
         assert db.get_meta(w._con(), "schema_version") == str(db.SCHEMA_VERSION)
         assert w._con().execute("SELECT count(*) FROM taggers").fetchone()[0] == 0
         assert len(w.search(q, k=5, tags=TagFilter(("hat",), min_score=0.2))) == 1
+
+
+def test_a_reader_sees_tags_written_after_its_first_filtered_search(tmp_path):
+    from posefinder.models.descriptor import Query
+
+    path = tmp_path / "lib"
+    poses = random_poses(3, seed=4)
+    with Library.open(path, create=True) as w:
+        ids = []
+        for n, pose in enumerate(poses):
+            iid = w._con().execute(
+                "INSERT INTO images (name, origin, status, added) VALUES (?, 'import', 'imported', 0)", (f"{n}.png",)
+            ).lastrowid
+            w.add_pose(iid, pose)
+            ids.append(iid)
+        w.set_tags(ids[0], {"sword": 0.9})
+        q = Query(poses[0])
+        with Library.open(path, readonly=True) as r:
+            assert [x.image_id for x in r.search(q, k=5, tags=TagFilter(("sword",)))] == [ids[0]]
+            w.set_tags(ids[1], {"sword": 0.8})  # the cached ids of 'sword' are stale now
+            assert sorted(x.image_id for x in r.search(q, k=5, tags=TagFilter(("sword",)))) == ids[:2]

@@ -22,7 +22,7 @@ def test_parse_tags_reads_include_and_exclude():
 def _tagged_library(tmp_path):
     path = make_library(tmp_path / "lib", varied_poses(6, seed=2))
     with Library.open(path) as lib:
-        ids = [i for i, in lib._con().execute("SELECT id FROM images ORDER BY id")]
+        ids = [i for (i,) in lib._con().execute("SELECT id FROM images ORDER BY id")]
         for n, iid in enumerate(ids):
             tags = {"sword": 0.9 if n % 2 == 0 else 0.2, "hat": 0.8 if n < 2 else 0.1}
             lib.set_tags(iid, tags)
