@@ -17,6 +17,9 @@ from posefinder.models import skeleton  # noqa: E402
 from posefinder.models.imageio import save_image  # noqa: E402
 from posefinder.models.pose import Pose  # noqa: E402
 
+pytestmark = pytest.mark.torchfree
+
+
 I = skeleton.INDEX  # noqa: E741
 
 

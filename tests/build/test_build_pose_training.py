@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
 
 pytest.importorskip("lightning")
 
