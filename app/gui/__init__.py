@@ -38,8 +38,25 @@ def application(argv: list[str] | None = None):
         app.setApplicationName("PoseFinder")
         app.setOrganizationName("PoseFinder")
         app.setApplicationDisplayName("PoseFinder")
+        set_app_icon(app)
         apply_dark_theme(app)
     return app
+
+
+def set_app_icon(app) -> None:
+    """The app's icon in every window and the task bar; the desktop file name ties the window to the
+    menu entry of `posefinder install-desktop-entry` (Wayland takes the task bar's icon from it)."""
+    from PySide6.QtGui import QIcon, QPixmap
+
+    from posefinder.app import desktop_entry
+
+    icon = QIcon()
+    for kind in ("png", "svg"):
+        pixmap = QPixmap()
+        if pixmap.loadFromData(desktop_entry.icon_bytes(kind)):
+            icon.addPixmap(pixmap)
+    app.setWindowIcon(icon)
+    app.setDesktopFileName(desktop_entry.DESKTOP_ID)
 
 
 def wait_until_settled(window, timeout_s: float = SCREENSHOT_TIMEOUT_S) -> bool:
