@@ -84,7 +84,8 @@ def graph_path(weights_path: str | Path, component: str) -> Path:
 
 def make_template(model, weight_names, spec: Mapping[str, Any]):
     """A weightless copy of an exported ONNX ModelProto: the initializers named in weight_names keep their
-    name, shape and type but lose their data; the spec goes into the metadata."""
+    name, shape and type but lose their data (weights the forward pass never uses, e.g. the parts of
+    Keypoint R-CNN the concatenation model skips, are not in the graph); the spec goes into the metadata."""
     import onnx
 
     template = onnx.ModelProto()
@@ -98,14 +99,23 @@ def make_template(model, weight_names, spec: Mapping[str, Any]):
             init.name, init.data_type = name, dtype
             init.dims.extend(dims)
             stripped.append(name)
-    missing = sorted(names - set(stripped))
-    if missing:
-        raise ValueError(f"the export lacks weights {missing[:3]} (exported with graph optimisation?)")
+    if not stripped:
+        raise ValueError("the export holds none of the network's weights (exported with graph optimisation?)")
     meta = {"format": TEMPLATE_FORMAT, "version": TEMPLATE_VERSION, **dict(spec), "weights": stripped}
+    for node in template.graph.node:  # the exporter's stack traces and names of torch modules
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del template.graph.value_info[:]
     del template.metadata_props[:]
     entry = template.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)
     return template
+
+
+def same_graph(a, b) -> bool:
+    """Whether two templates (or graphs) have the same operators, weights' names, shapes and types, and
+    constants: the same network."""
+    return a.graph.SerializeToString() == b.graph.SerializeToString() and list(a.opset_import) == list(b.opset_import)
 
 
 def template_meta(model, source: str = "ONNX template") -> dict[str, Any]:
@@ -201,36 +211,54 @@ def make_graphs(weights_path: str | Path, card, target: str | Path, source_graph
     """Write the filled, checked graph of each network auto-pose runs beside `target` (a .safetensors path);
     {component: path}, empty when some network has neither a template nor a graph beside source_graphs
     (the model then runs only with torch). ModelError when the weights do not fit a graph."""
+    made: dict[str, Path] = {}
+    try:
+        for component in RUN_COMPONENTS:
+            if component not in card.components:
+                continue
+            model = _graph(weights_path, card, component, source_graphs, templates)
+            if model is None:
+                _remove(made)
+                return {}
+            out = graph_path(target, component)
+            made[component] = out
+            _write(model, out)
+            check_graph(out, graph_spec(card, component)["input_size"], f"{weights_path} ({component})")
+    except BaseException:
+        _remove(made)
+        raise
+    return made
+
+
+def _remove(paths: dict[str, Path]) -> None:
+    for path in paths.values():
+        path.unlink(missing_ok=True)
+
+
+def _graph(weights_path, card, component: str, source_graphs, templates):
+    """The filled graph (ModelProto) of one component, or None where there is neither template nor graph."""
     import onnx
 
-    made: dict[str, Path] = {}
-    for component in RUN_COMPONENTS:
-        if component not in card.components:
-            continue
-        spec = graph_spec(card, component)
-        weights = component_weights(weights_path, component)
-        source = f"{weights_path} ({component})"
-        template = find_template(spec, templates)
-        beside = graph_path(source_graphs, component) if source_graphs else None
-        if template is not None:
-            model = fill(onnx.load(str(template)), weights, source)
-        elif beside is not None and beside.is_file():
-            model = onnx.load(str(beside))
-            meta = template_meta(model, str(beside))
-            if graph_key(meta) != graph_key(spec):
-                raise ModelError(f"{beside}: its graph is of another network than the card's {component}")
-            bad = weights_equal(model, weights, meta["weights"])
-            if bad:
-                raise ModelError(f"{beside}: its weight {bad!r} differs from {Path(weights_path).name}'s")
-        else:
-            for path in made.values():
-                path.unlink(missing_ok=True)
-            return {}
-        out = graph_path(target, component)
-        _write(model, out)
-        check_graph(out, spec["input_size"], source)
-        made[component] = out
-    return made
+    spec = graph_spec(card, component)
+    weights = component_weights(weights_path, component)
+    source = f"{weights_path} ({component})"
+    template = find_template(spec, templates)
+    if template is not None:
+        return fill(onnx.load(str(template)), weights, source)
+    beside = graph_path(source_graphs, component) if source_graphs else None
+    if beside is None or not beside.is_file():
+        return None
+    try:
+        model = onnx.load(str(beside))
+    except Exception as exc:  # onnx raises protobuf's DecodeError and others
+        raise ModelError(f"{beside}: not a readable ONNX file ({type(exc).__name__})") from None
+    meta = template_meta(model, str(beside))
+    if graph_key(meta) != graph_key(spec):
+        raise ModelError(f"{beside}: its graph is of another network than the card's {component}")
+    bad = weights_equal(model, weights, meta["weights"])
+    if bad:
+        raise ModelError(f"{beside}: its weight {bad!r} differs from {Path(weights_path).name}'s")
+    return model
 
 
 def installed_graphs(weights_path: str | Path, card) -> dict[str, Path] | None:

@@ -308,7 +308,7 @@ def _metadata(path: Path) -> dict[str, str]:
 
     _check_weights_file(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             return dict(f.metadata() or {})
     except Exception as exc:  # safetensors raises its own error types for broken headers
         raise ModelError(f"{path}: not a readable safetensors file ({_short(exc)})") from None
@@ -326,7 +326,7 @@ def stored_values(path: str | Path) -> int:
     _check_weights_file(path)
     total = 0
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             for key in f.keys():
                 n = 1
                 for d in f.get_slice(key).get_shape():
@@ -445,30 +445,53 @@ class ModelStore:
         return self.root / f"{name}{WEIGHTS_SUFFIX}"
 
     def install(self, path: str | Path, name: str | None = None, progress=None) -> InstalledModel:
-        """Validate a model file (card, skeleton, build, strict load) and copy it into the store.
+        """Validate a model file (card, skeleton, build, strict load) and copy it into the store, with the
+        ONNX graphs of its networks (onnx_graphs.make_graphs: templates filled with its weights, checked).
 
-        A file that fails any check is refused with a ModelError and nothing is written. Installing under
-        an existing name replaces that model.
+        Without torch the graphs are the check (every weight a graph needs, with its shape and type), and a
+        model without graphs is refused (it could not run). A file that fails any check is refused with a
+        ModelError and nothing is written. Installing under an existing name replaces that model.
         """
+        from posefinder.models import onnx_graphs
+        from posefinder.models.estimators.base import torch_installed
+
         path = Path(path)
         _check_weights_file(path)
-        state, card = load_model(path)
+        card = read_card(path)
         name = name or card.name or path.stem
         if not _NAME_RE.match(name):
             raise ModelError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (use --name)")
         if name in RESERVED_NAMES:
             raise ModelError(f"{name!r} names an estimator of the chain; install the model under another --name")
-        bundle = build_bundle(card)
-        load_state_strict(bundle, state, str(path))
-        del bundle, state
+        if torch_installed():
+            state, card = load_model(path)
+            bundle = build_bundle(card)
+            load_state_strict(bundle, state, str(path))
+            del bundle, state
         self.root.mkdir(parents=True, exist_ok=True)
         target = self.weights_path(name)
         tmp = target.with_name(".tmp-" + target.name)
-        shutil.copyfile(path, tmp)
+        graphs = onnx_graphs.make_graphs(path, card, tmp, source_graphs=path)  # ModelError: nothing kept
+        if not graphs and not torch_installed():
+            from posefinder.models.estimators.onnx_model import NEEDS_TORCH
+
+            raise ModelError(f"{path}: cannot install without torch: {NEEDS_TORCH}")
+        try:
+            shutil.copyfile(path, tmp)
+        except OSError:
+            for made in graphs.values():
+                made.unlink(missing_ok=True)
+            raise
         card.name = name
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         card.extra["installed_at"] = stamp
         card.extra["installed_from"] = str(path.resolve())
+        for component in ("pose", "segmenter"):
+            old = onnx_graphs.graph_path(target, component)
+            if component in graphs:
+                graphs[component].replace(old)
+            else:
+                old.unlink(missing_ok=True)  # a replaced model's graph that the new one lacks
         tmp.replace(target)
         _write_text(card_path(target), json.dumps(card.to_dict(), indent=1) + "\n")
         return InstalledModel(name, target, card, stamp)
@@ -512,7 +535,9 @@ class ModelStore:
         wpath = self.weights_path(name)
         if not _NAME_RE.match(name) or not (wpath.exists() or card_path(wpath).exists()):
             raise ModelError(f"no installed model named {name!r}; `posefinder models list` shows them")
-        for p in (wpath, card_path(wpath)):
+        from posefinder.models.onnx_graphs import graph_path
+
+        for p in (wpath, card_path(wpath), graph_path(wpath, "pose"), graph_path(wpath, "segmenter")):
             try:
                 p.unlink()
             except FileNotFoundError:

@@ -13,6 +13,10 @@ from pathlib import Path
 
 #: How long `launch(screenshot=...)` waits for the first search and the thumbnails before it saves anyway.
 SCREENSHOT_TIMEOUT_S = 120.0
+#: With this environment variable set, `posefinder` prints STARTUP_PROBE_LINE when its window has painted
+#: for the first time, and quits: benchmarks/install_size.py times the start-up with it.
+STARTUP_PROBE_ENV = "POSEFINDER_STARTUP_PROBE"
+STARTUP_PROBE_LINE = "posefinder: first paint"
 #: The window size of screenshots (README pictures).
 SCREENSHOT_SIZE = (1440, 880)
 
@@ -142,5 +146,24 @@ def launch(
             window.close()
         print(f"saved {screenshot}")
         return 0
+    if os.environ.get(STARTUP_PROBE_ENV):
+        _quit_after_first_paint(app, window)
     window.show()
     return int(app.exec())
+
+
+def _quit_after_first_paint(app, window) -> None:
+    """Print STARTUP_PROBE_LINE once the window has painted, then quit (benchmarks/install_size.py)."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class FirstPaint(QObject):
+        done = False
+
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
+            if event.type() == QEvent.Type.Paint and not self.done:
+                self.done = True
+                QTimer.singleShot(0, lambda: (print(STARTUP_PROBE_LINE, flush=True), app.quit()))
+            return False
+
+    window._first_paint_probe = FirstPaint(window)
+    window.installEventFilter(window._first_paint_probe)

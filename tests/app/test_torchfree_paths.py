@@ -70,3 +70,16 @@ def test_the_window_and_a_screenshot_of_the_demo_load_no_torch(tmp_path):
     result = _run([["demo", "-n", "12", "--screenshot", str(shot)]], tmp_path)
     assert result["torch"] == [] and result["codes"]["demo"] == 0
     assert shot.stat().st_size > 1000
+
+
+def test_the_startup_probe_quits_after_the_first_paint_of_the_window(tmp_path, monkeypatch):
+    from posefinder.app.gui import STARTUP_PROBE_ENV, STARTUP_PROBE_LINE
+
+    monkeypatch.setenv(STARTUP_PROBE_ENV, "1")
+    script = SCRIPT.replace("for argv in json.loads(sys.argv[1]):", "for argv in [[]]:").replace("argv[0]", "'gui'")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=str(tmp_path),
+                         env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == STARTUP_PROBE_LINE
+    assert json.loads(lines[-1]) == {"codes": {"gui": 0}, "torch": []}

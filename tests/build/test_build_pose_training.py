@@ -15,7 +15,7 @@ from posefinder.build import cli  # noqa: E402
 from test_build_data import _coco_set  # noqa: E402
 
 TINY = ["--preset", "tiny", "--accelerator", "cpu", "--workers", "0", "--progress", "none", "--batch-size", "2",
-        "--rotation", "30", "--colour", "0"]
+        "--rotation", "30", "--colour", "0", "--no-onnx"]
 
 
 def _run(argv):
