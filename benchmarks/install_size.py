@@ -59,8 +59,8 @@ def env_python(env: Path) -> Path:
 
 def build_artist_env(env: Path) -> None:
     if env_python(env).is_file():
-        probe = "import importlib.util, posefinder; raise SystemExit(importlib.util.find_spec('torch') is not None)"
-        if subprocess.run([str(env_python(env)), "-c", probe], capture_output=True).returncode == 0:
+        probe = "import importlib.util, posefinder.app.cli; raise SystemExit(importlib.util.find_spec('torch') is not None)"
+        if subprocess.run([str(env_python(env)), "-c", probe], capture_output=True, cwd=str(env)).returncode == 0:
             print(f"  reusing the torch-free environment {env}")
             return
     print(f"  building the torch-free environment in {env} (pip install . from this checkout) ...", flush=True)
@@ -79,7 +79,7 @@ def default_torch_env() -> Path:
 
 def timed(cmd, env, expect: str | None = None) -> float:
     t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=tempfile.gettempdir())
     elapsed = time.perf_counter() - t
     if out.returncode != 0 or (expect and expect not in out.stdout):
         raise SystemExit(f"{' '.join(map(str, cmd))} failed ({out.returncode}): {out.stderr.strip()[-800:]}")
@@ -92,6 +92,7 @@ def paper_model(folder: Path) -> Path:
     from posefinder.models import nets, weights
     from posefinder.models.nets.bundle import ModelBundle
 
+    folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     bundle = ModelBundle(nets.create_model("pose_matching"), nets.create_model("segmenter"))
     card = weights.make_card(bundle, name="bench-paper")

@@ -4,8 +4,8 @@
     python tools/torchfree.py path                 set up (once), then print the environment's folder
     python tools/torchfree.py run CMD...           set up (once), then run CMD with the environment first on PATH
 
-The environment is a venv with the package's own dependencies and the [test] extra (pytest, pytest-qt),
-never torch: it proves that the app, its command line and auto-pose need none. It is kept under the user's
+The environment is a venv with the package's own dependencies, the [formats] extra (PSD, HEIC, JPEG XL)
+and the [test] extra (pytest, pytest-qt), never torch: it proves that the app, its command line and auto-pose need none. It is kept under the user's
 cache folder (`$XDG_CACHE_HOME/posefinder/venv-torchfree-KEY`, or $POSEFINDER_TORCHFREE_VENV), keyed by a
 hash of pyproject.toml and setup.py, and rebuilt when they change or when it is broken; a clone elsewhere
 reuses it (the editable install is pointed at the current checkout). Written with the venv module only,
@@ -63,7 +63,7 @@ def _healthy(env: Path, key: str) -> bool:
     if not py.is_file() or _read(env / STAMP) != key:
         return False
     # Broken or polluted: the package must import, and torch must not.
-    probe = "import importlib.util, posefinder; raise SystemExit(importlib.util.find_spec('torch') is not None)"
+    probe = "import importlib.util, posefinder.app.cli; raise SystemExit(importlib.util.find_spec('torch') is not None)"
     return subprocess.run([str(py), "-c", probe], cwd=str(env), capture_output=True).returncode == 0
 
 
@@ -77,7 +77,7 @@ def ensure(root: Path = ROOT, log=lambda line: print(line, file=sys.stderr)) -> 
         venv.EnvBuilder(with_pip=True, clear=True).create(env)
         pip = [str(py), "-m", "pip", "install", "--quiet"]
         subprocess.run(pip + ["--upgrade", "pip", "setuptools>=68", "wheel"], check=True)
-        subprocess.run(pip + ["-e", f"{root}[test]"], check=True)
+        subprocess.run(pip + ["-e", f"{root}[test,formats]"], check=True)
         (env / STAMP).write_text(key + "\n")
         (env / ROOT_STAMP).write_text(str(root) + "\n")
         if not _healthy(env, key):
