@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "search": "search",
     "pose": "pose",
     "models": "models",
+    "install-desktop-entry": "install_desktop_entry",
 }
 
 #: What `posefinder` with no subcommand runs.

@@ -18,6 +18,8 @@ from posefinder.models.library.search import exact_distances_sq, exact_knn, plan
 
 pytest.importorskip("faiss")
 
+pytestmark = pytest.mark.torchfree
+
 
 def _records(n, seed, drop_every=5):
     """Complete poses, every drop_every-th with a wrist absent (a second, rarer pattern)."""

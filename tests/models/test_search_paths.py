@@ -13,6 +13,8 @@ from posefinder.models.library.cache import build_index
 from posefinder.models.library.search import exact_knn, plan_query
 from posefinder.models.pose import Pose
 
+pytestmark = pytest.mark.torchfree
+
 
 def _index_of(poses, pose_ids=None):
     kp = np.stack([p.keypoints for p in poses])
