@@ -38,6 +38,8 @@ class DescriptorIndex:
     _row_patterns: np.ndarray | None = field(default=None, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
     _starts_list: list | None = field(default=None, repr=False, compare=False)
+    _id_order: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _sorted_ids: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.pose_ids.shape[0])
@@ -58,6 +60,25 @@ class DescriptorIndex:
         if sl is None:
             sl = self._starts_list = [int(v) for v in self.starts]
         return sl
+
+    def id_order(self) -> np.ndarray:
+        """(N,) int64 rows in pose id order (computed once; a saved cache stores it)."""
+        order = self._id_order
+        if order is None:
+            order = self._id_order = np.argsort(self.pose_ids, kind="stable")
+        return order
+
+    def rows_of(self, pose_ids) -> np.ndarray:
+        """The rows of those of these pose ids that the index holds (O(m log N))."""
+        ids = np.asarray(pose_ids, dtype=np.int64).ravel()
+        order = self.id_order()
+        sorted_ids = self._sorted_ids
+        if sorted_ids is None:
+            sorted_ids = self._sorted_ids = self.pose_ids[order]
+        if len(sorted_ids) == 0 or len(ids) == 0:
+            return np.zeros(0, np.int64)
+        at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+        return order[at[sorted_ids[at] == ids]]
 
     def pattern_of_rows(self) -> np.ndarray:
         """(N,) int32 pattern index of each row (computed once)."""
