@@ -1,12 +1,16 @@
-"""descriptors.npy: the derived descriptor cache of a library, built from SQLite, stored beside it, mmapped.
+"""descriptors.npy: the derived descriptor cache of a library: built from SQLite, stored beside it, mmapped.
 
 Files: `descriptors.npy` (N x 300 float32, the paper's descriptors, mmapped for search) and
 `descriptors.index.npz` (pose/image/folder ids, presence patterns, normalised coordinates, norms, torso up
-vectors, a 16-dimensional principal-component projection of the descriptors, the SQLite generation they
-were built from, and the identity (inode, size, mtime) of the
-descriptors.npy they belong to). Both are written to temporary names and renamed, the npz last; a cache
-whose generation differs from SQLite's, or whose files do not match, is stale and is rebuilt. Readers that
-cannot write keep the rebuilt cache in memory.
+vectors, a 16-dimensional principal-component projection of the descriptors, the rows in pose id order, the
+SQLite generation they were built from, and the identity (inode, size, mtime) of the descriptors.npy they
+belong to). Both are written to temporary names and renamed, the npz last; files that do not match each
+other are no cache. A saved cache of an older generation is brought up to date from what changed since
+(live.py, cache_keeper.py), never rebuilt for it.
+
+Builds work in chunks: `build_streamed` reads its rows twice (their places, then their values) and
+`merge_indexes` gathers the live rows of several indexes, so that neither holds more than the arrays it
+makes, O(N) vectors and one chunk.
 """
 
 from __future__ import annotations
@@ -343,6 +347,20 @@ def load_index(folder: Path, generation: int | None = None) -> DescriptorIndex |
     if n and (id_order.min() < 0 or id_order.max() >= n or np.any(np.diff(arrays["pose_ids"][id_order]) <= 0)):
         return None
     return DescriptorIndex(descriptors=np.asarray(desc), generation=stored, _id_order=id_order, **arrays)
+
+
+def saved_generation(folder: Path) -> int | None:
+    """The generation of the cache saved in the library folder (its small entries only), None when there is
+    none that matches its descriptors.npy."""
+    folder = Path(folder)
+    try:
+        with np.load(folder / INDEX_FILE, allow_pickle=False) as z:
+            if int(z["format"]) != CACHE_FORMAT:
+                return None
+            gen, ident = int(z["generation"]), z["descriptors_identity"]
+        return gen if np.array_equal(_identity(folder / DESCRIPTORS_FILE), ident) else None
+    except (OSError, ValueError, KeyError, EOFError, TypeError):
+        return None
 
 
 def remove_cache(folder: Path) -> None:

@@ -145,7 +145,11 @@ class CacheKeeper:
 
     def _saved(self, index):
         """The index as saved in the library folder and mapped back (its matrix leaves memory); the index
-        itself where the folder cannot be written. A saved one lets the deletion log go up to its generation."""
+        itself where the folder cannot be written, or holds a newer one (saved by another process). A saved one
+        lets the deletion log go up to its generation."""
+        on_disk = cache_mod.saved_generation(self.lib.path)
+        if on_disk is not None and on_disk >= index.generation:
+            return index
         try:
             cache_mod.save_index(index, self.lib.path)
         except OSError as exc:
@@ -154,9 +158,10 @@ class CacheKeeper:
         self._saved_generation = max(self._saved_generation, index.generation)
         return cache_mod.load_index(self.lib.path, index.generation) or index
 
-    def _prune_saved(self) -> None:
-        """Drop the deletion log up to the saved cache's generation (writers only; outside a read snapshot)."""
-        through = self._saved_generation
+    def _prune_saved(self, through: int | None = None) -> None:
+        """Drop the deletion log up to the saved cache's generation (writers only; outside a read snapshot):
+        any cache can catch up from the saved one, whoever saved it."""
+        through = self._saved_generation if through is None else through
         if self.lib.readonly or through <= self._pruned:
             return
         with contextlib.suppress(LibraryError, sqlite3.Error):
@@ -223,5 +228,11 @@ class CacheKeeper:
             w.join(timeout)
 
     def close(self) -> None:
+        """Before the library closes: a writer prunes the deletion log up to the saved cache (which a reader
+        in another process, or the app's search, may have saved)."""
         self._closed = True
         self._live = None
+        if not self.lib.readonly:
+            saved = cache_mod.saved_generation(self.lib.path)
+            if saved is not None:
+                self._prune_saved(saved)

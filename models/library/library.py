@@ -1,7 +1,7 @@
 """Library: open a library folder, search it, import poses, index image folders, edit poses.
 
 A library is a folder holding `library.sqlite` (the truth), `descriptors.npy` + `descriptors.index.npz`
-(the derived descriptor cache, rebuilt when missing or stale) and `thumbs/`. One process writes a library
+(the derived descriptor cache, brought up to date from what changed: cache_keeper.py) and `thumbs/`. One process writes a library
 at a time (`library.lock`); any number read it, also while it is being indexed. Every method may be
 called from any thread: each thread gets its own SQLite connection, and searches share the read-only
 descriptor matrix.
@@ -98,6 +98,9 @@ class Library:
         return lib
 
     def close(self) -> None:
+        if not self._closed:
+            with contextlib.suppress(LibraryError, sqlite3.Error, OSError):
+                self._keeper.close()
         with self._connections_lock:
             for con in self._connections:
                 try:
@@ -109,7 +112,6 @@ class Library:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        self._keeper.close()
         self._ann = None
         self._closed = True
 

@@ -244,3 +244,26 @@ def test_the_full_build_streams_rows_within_1_5x_of_the_final_arrays(tmp_path, m
         for f in ("descriptors", "coords", "norms2", "up", "proj", "proj_norms2", "pose_ids", "image_ids", "folder_ids")
     )
     assert len(index) == n and peak <= 1.5 * arrays, (peak, arrays)
+
+
+def test_a_writer_prunes_the_log_up_to_a_cache_that_a_reader_saved(tmp_path):
+    """The app searches through a read-only library while its indexing task writes: the reader saves the
+    cache, the writer prunes what that cache consumed when it closes."""
+    rng = np.random.default_rng(6)
+    path = tmp_path / "lib"
+    writer = Library.open(path, create=True)
+    writer.import_records([PoseRecord(_pose(rng), f"a{i}.png") for i in range(50)])
+    with writer._read() as con:
+        victims = [r[0] for r in con.execute("SELECT id FROM poses ORDER BY id LIMIT 10")]
+    for pid in victims:
+        writer.delete_pose(pid)
+    with Library.open(path, readonly=True) as reader:
+        assert len(reader.search(Query(_pose(rng)), k=100)) == 40  # (no cache yet: built and saved)
+    assert cache_mod.saved_generation(path) == writer.generation()
+    with writer._read() as con:
+        assert con.execute("SELECT count(*) FROM deleted_poses").fetchone()[0] == 10
+    writer.close()
+    with Library.open(path) as lib:
+        with lib._read() as con:
+            assert con.execute("SELECT count(*) FROM deleted_poses").fetchone()[0] == 0
+        _assert_exact(lib, rng)
