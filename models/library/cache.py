@@ -33,7 +33,8 @@ PROJECTION_DIMS = 16
 #: Libraries with fewer entries get no projection.
 MIN_PROJECTION_ROWS = 1024
 _PCA_SAMPLE = 20_000
-_CHUNK = 16384
+_CHUNK = 4096
+_SMALL_PRODUCT = 65536
 K = skeleton.NUM_KEYPOINTS
 _SH = [skeleton.INDEX["left_shoulder"], skeleton.INDEX["right_shoulder"]]
 _HP = [skeleton.INDEX["left_hip"], skeleton.INDEX["right_hip"]]
@@ -252,7 +253,9 @@ def project(desc: np.ndarray, basis: np.ndarray, mean: np.ndarray):
     proj = np.empty((basis.shape[1], n), dtype=np.float32)
     norms2 = np.empty(n)
     for a in range(0, n, _CHUNK):
-        z = ((desc[a : a + _CHUNK].astype(np.float64) - mean64) @ basis64).T
+        x = desc[a : a + _CHUNK].astype(np.float64) - mean64
+        # a few rows (an update): einsum, as a BLAS call's thread synchronisation costs more than the product
+        z = (np.einsum("ij,jk->ik", x, basis64) if n < _SMALL_PRODUCT else x @ basis64).T
         proj[:, a : a + _CHUNK] = z
         z32 = proj[:, a : a + _CHUNK].astype(np.float64)
         norms2[a : a + _CHUNK] = np.einsum("ij,ij->j", z32, z32)

@@ -267,3 +267,14 @@ def test_a_writer_prunes_the_log_up_to_a_cache_that_a_reader_saved(tmp_path):
         with lib._read() as con:
             assert con.execute("SELECT count(*) FROM deleted_poses").fetchone()[0] == 0
         _assert_exact(lib, rng)
+
+
+def test_reading_the_changes_searches_the_generation_index():
+    """The changes since a generation are found through poses_gen, not by scanning every pose."""
+    import sqlite3
+
+    con = sqlite3.connect(":memory:")
+    for stmt in db._statements(db.SCHEMA_V1):
+        con.execute(stmt)
+    plan = " ".join(str(r) for r in con.execute(f"EXPLAIN QUERY PLAN {cache_keeper.CHANGED_SQL}", (0,)))
+    assert "poses_gen" in plan and "SCAN p" not in plan
