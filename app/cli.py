@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "tags": "tags",
     "pose": "pose",
     "models": "models",
+    "install-desktop-entry": "install_desktop_entry",
 }
 
 #: What `posefinder` with no subcommand runs.

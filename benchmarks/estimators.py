@@ -106,8 +106,8 @@ def network_options(module, size: int, allow_compile: bool):
             print(f"    (ONNX export {time.perf_counter() - t:.0f} s)", flush=True)
             network = onnx_runtime.OrtNetwork(path)
             network1 = onnx_runtime.OrtNetwork(path, threads=1)
-        out[f"onnxruntime {network.threads} threads"] = lambda: network(x)
-        out["onnxruntime 1 thread"] = lambda: network1(x)
+        out[f"onnxruntime {network.threads} threads"] = lambda: torch.from_numpy(network(x.numpy()))
+        out["onnxruntime 1 thread"] = lambda: torch.from_numpy(network1(x.numpy()))
     if allow_compile:
         t = time.perf_counter()
         compiled = torch.compile(copy.deepcopy(module))

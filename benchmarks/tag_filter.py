@@ -9,7 +9,8 @@ Measured in one run, per filter, as the median over repeats x queries (k = 10, "
 - filtered: what Library.search adds for `tags=TagFilter(...)`: library_tags.tag_row_mask (each tag's
   image ids at the threshold from the library's TagIdCache, filled from SQLite's covering index
   tags(tag, score, image_id) by the filter's first search, which is not timed; a lookup table over the
-  rows' image ids) and `exact_knn(..., row_mask=mask)`. The first search's time is printed apart.
+  rows' image ids), the passing image ids handed to LiveIndex.search, which masks the rows with
+  them (library_tags.ids_mask) and runs `exact_knn(..., row_mask=mask)`. The first search's time is printed apart.
 Tags: a real library.sqlite (models/library/database.py's schema) with one image row per entry and
 1,062 tag names, drawn per image with Zipf-like frequencies (rank r has weight 1 / r^0.9), tags_per_image
 stored on average with scores uniform in [0.05, 1] (the stored floor upwards), so about half of a tag's
@@ -32,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from posefinder.models.library import database as db  # noqa: E402
-from posefinder.models.library.library_tags import TagFilter, TagIdCache, tag_row_mask  # noqa: E402
+from posefinder.models.library.library_tags import TagFilter, TagIdCache, ids_mask, tag_row_mask  # noqa: E402
 from posefinder.models.library.search import exact_knn  # noqa: E402
 
 NUM_TAGS = 1062
@@ -103,6 +104,7 @@ def bench(index, queries, args, tmp: Path) -> list[dict]:
                 unf.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 mask = tag_row_mask(con, flt, index.image_ids, ids_of=ids_of)
+                mask = ids_mask(index.image_ids, index.image_ids[mask])  # the ids handed to LiveIndex.search
                 exact_knn(index, q, K_RESULTS, row_mask=mask)
                 fil.append(time.perf_counter() - t)
                 share = float(mask.mean())

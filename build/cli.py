@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "pose": "pose",
     "evaluate": "evaluate",
     "index": "index",
+    "onnx-templates": "onnx_templates",
 }
 
 PACKAGE = "posefinder.build.commands"

@@ -76,6 +76,15 @@ def atomic_open(target: str | Path, mode: str = "wb", *, encoding: str | None = 
         f.flush()
 
 
+def move_into_place(finished: str | Path, target: str | Path, *, durable: bool = True) -> Path:
+    """Move a finished file (written under temporary_name(...) beside target) onto target in one rename."""
+    finished = Path(finished)
+    if durable:
+        _fsync(finished)
+    os.replace(finished, target)
+    return Path(target)
+
+
 def write_bytes(target: str | Path, data: bytes, *, durable: bool = True) -> Path:
     """Write data to target atomically; target."""
     with atomic_open(target, "wb", durable=durable) as f:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from posefinder.models import paths, skeleton
-from posefinder.models.atomic import atomic_path, is_temporary, write_text
+from posefinder.models.atomic import atomic_path, is_temporary, move_into_place, temporary_name, write_text
 from posefinder.models.errors import ModelError
 
 FORMAT = "posefinder-model"
@@ -371,7 +371,7 @@ def _metadata(path: Path) -> dict[str, str]:
 
     _check_weights_file(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             return dict(f.metadata() or {})
     except Exception as exc:  # safetensors raises its own error types for broken headers
         raise ModelError(f"{path}: not a readable safetensors file ({_short(exc)})") from None
@@ -389,7 +389,7 @@ def stored_values(path: str | Path) -> int:
     _check_weights_file(path)
     total = 0
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             for key in f.keys():
                 n = 1
                 for d in f.get_slice(key).get_shape():
@@ -530,14 +530,19 @@ class ModelStore:
         return self.root / f"{name}{WEIGHTS_SUFFIX}"
 
     def install(self, path: str | Path, name: str | None = None, progress=None) -> InstalledModel:
-        """Validate a model file (card, skeleton, build, strict load) and copy it into the store.
+        """Validate a model file (card, skeleton, build, strict load) and copy it into the store, with the
+        ONNX graphs of its networks (onnx_graphs.make_graphs: templates filled with its weights, checked).
 
-        A file that fails any check is refused with a ModelError and nothing is written. Installing under
-        an existing name replaces that model.
+        Without torch the graphs are the check (every weight a graph needs, with its shape and type), and a
+        model without graphs is refused (it could not run). A file that fails any check is refused with a
+        ModelError and nothing is written. Installing under an existing name replaces that model.
         """
+        from posefinder.models import onnx_graphs
+        from posefinder.models.estimators.base import torch_installed
+
         path = Path(path)
         _check_weights_file(path)
-        state, card = load_model(path)
+        card = read_card(path)
         if not card.has_pose:
             raise ModelError(
                 f"{path}: holds only a {' and '.join(card.components)} network, not a pose model; it is a part for "
@@ -548,17 +553,35 @@ class ModelStore:
             raise ModelError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (use --name)")
         if name in RESERVED_NAMES:
             raise ModelError(f"{name!r} names an estimator of the chain; install the model under another --name")
-        bundle = build_bundle(card)
-        load_state_strict(bundle, state, str(path))
-        del bundle, state
+        if torch_installed():
+            state, card = load_model(path)
+            bundle = build_bundle(card)
+            load_state_strict(bundle, state, str(path))
+            del bundle, state
         self.root.mkdir(parents=True, exist_ok=True)
         target = self.weights_path(name)
+        staged = temporary_name(target)
+        graphs = onnx_graphs.make_graphs(path, card, staged, source_graphs=path)  # ModelError: nothing kept
+        if not graphs and not torch_installed():
+            from posefinder.models.estimators.onnx_model import NEEDS_TORCH
+
+            raise ModelError(f"{path}: cannot install without torch: {NEEDS_TORCH}")
         card.name = name
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         card.extra["installed_at"] = stamp
         card.extra["installed_from"] = str(path.resolve())
-        with atomic_path(target) as tmp:
-            shutil.copyfile(path, tmp)
+        try:
+            with atomic_path(target) as tmp:
+                shutil.copyfile(path, tmp)
+                for component in ("pose", "segmenter"):
+                    old = onnx_graphs.graph_path(target, component)
+                    if component in graphs:
+                        move_into_place(graphs[component], old)
+                    else:
+                        old.unlink(missing_ok=True)  # a replaced model's graph that the new one lacks
+        finally:
+            for made in graphs.values():
+                made.unlink(missing_ok=True)
         write_text(card_path(target), _card_json(card) + "\n")
         return InstalledModel(name, target, card, stamp)
 
@@ -601,7 +624,9 @@ class ModelStore:
         wpath = self.weights_path(name)
         if not _NAME_RE.match(name) or not (wpath.exists() or card_path(wpath).exists()):
             raise ModelError(f"no installed model named {name!r}; `posefinder models list` shows them")
-        for p in (wpath, card_path(wpath)):
+        from posefinder.models.onnx_graphs import graph_path
+
+        for p in (wpath, card_path(wpath), graph_path(wpath, "pose"), graph_path(wpath, "segmenter")):
             try:
                 p.unlink()
             except FileNotFoundError:

@@ -119,6 +119,11 @@ def _install(path: Path, name: str | None) -> int:
     assert model.card is not None  # install() refuses a file without a sound card
     seg = "with its segmenter" if model.card.has_segmenter else "without a segmenter (whole-image crops)"
     print(f"installed {model.name!r}: {model.card.architecture}, {seg}, as {model.weights_path}")
+    from posefinder.models.onnx_graphs import installed_graphs
+
+    graphs = installed_graphs(model.weights_path, model.card)
+    if graphs:
+        print("with its ONNX graphs (it runs without torch): " + ", ".join(str(p.name) for p in graphs.values()))
     runtime = prepare_runtime(model.weights_path, log=lambda line: print(line, file=sys.stderr, flush=True))
     if runtime:
         print("runs in: " + ", ".join(f"{k} {v}" for k, v in runtime.items()))

@@ -15,6 +15,10 @@ from pathlib import Path
 
 #: How long `launch(screenshot=...)` waits for the first search and the thumbnails before it saves anyway.
 SCREENSHOT_TIMEOUT_S = 120.0
+#: With this environment variable set, `posefinder` prints STARTUP_PROBE_LINE when its window has painted
+#: for the first time, and quits: benchmarks/install_size.py times the start-up with it.
+STARTUP_PROBE_ENV = "POSEFINDER_STARTUP_PROBE"
+STARTUP_PROBE_LINE = "posefinder: first paint"
 #: The window size of screenshots (README pictures).
 SCREENSHOT_SIZE = (1440, 880)
 
@@ -44,8 +48,25 @@ def application(argv: list[str] | None = None):
         app.setApplicationName("PoseFinder")
         app.setOrganizationName("PoseFinder")
         app.setApplicationDisplayName("PoseFinder")
+        set_app_icon(app)
         apply_dark_theme(app)
     return app
+
+
+def set_app_icon(app) -> None:
+    """The app's icon in every window and the task bar; the desktop file name ties the window to the
+    menu entry of `posefinder install-desktop-entry` (Wayland takes the task bar's icon from it)."""
+    from PySide6.QtGui import QIcon, QPixmap
+
+    from posefinder.app import desktop_entry
+
+    icon = QIcon()
+    for kind in ("png", "svg"):
+        pixmap = QPixmap()
+        if pixmap.loadFromData(desktop_entry.icon_bytes(kind)):
+            icon.addPixmap(pixmap)
+    app.setWindowIcon(icon)
+    app.setDesktopFileName(desktop_entry.DESKTOP_ID)
 
 
 def wait_until_settled(window, timeout_s: float = SCREENSHOT_TIMEOUT_S) -> bool:
@@ -131,5 +152,24 @@ def launch(
             window.close()
         print(f"saved {screenshot}")
         return 0
+    if os.environ.get(STARTUP_PROBE_ENV):
+        _quit_after_first_paint(app, window)
     window.show()
     return int(app.exec())
+
+
+def _quit_after_first_paint(app, window) -> None:
+    """Print STARTUP_PROBE_LINE once the window has painted, then quit (benchmarks/install_size.py)."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class FirstPaint(QObject):
+        done = False
+
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
+            if event.type() == QEvent.Type.Paint and not self.done:
+                self.done = True
+                QTimer.singleShot(0, lambda: (print(STARTUP_PROBE_LINE, flush=True), app.quit()))
+            return False
+
+    window._first_paint_probe = FirstPaint(window)
+    window.installEventFilter(window._first_paint_probe)

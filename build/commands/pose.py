@@ -105,6 +105,9 @@ def add_arguments(parser) -> None:
     e.add_argument("--segmenter", type=Path, metavar="FILE",
                    help="trained segmenter (from `posefinder-train segmenter`) to bundle into the model file")
     e.add_argument("--no-export", action="store_true", help="train only; write no model file")
+    e.add_argument("--no-onnx", action="store_true",
+                   help="write no ONNX graphs beside the model file (they let a torch-free install run a model "
+                        "size that resources/onnx has no template for)")  # fmt: skip
 
     add_trainer_arguments(parser)
 
@@ -301,5 +304,15 @@ def run(args) -> int:
                   "lr": args.lr, "schedule": args.schedule, "seed": args.seed},
     )  # fmt: skip
     print(f"exported {path}", file=sys.stderr)
+    if not args.no_onnx:
+        from posefinder.models import weights
+        from posefinder.models.estimators import onnx_runtime
+
+        if onnx_runtime.can_export():
+            from posefinder.models import onnx_export
+
+            bundle, card = weights.load_bundle(path)
+            for graph in onnx_export.write_model_graphs(path, bundle, card).values():
+                print(f"exported {graph}", file=sys.stderr)
     print(path)
     return 0

@@ -31,7 +31,7 @@ from posefinder.build.losses import heatmap_bce, matcher_mse
 from posefinder.build.metrics import pose as pose_metrics
 from posefinder.models import nets
 from posefinder.models.estimators.geometry import heatmap_to_crop
-from posefinder.models.estimators.heatmaps import decode_heatmaps
+from posefinder.models.estimators.heatmaps_torch import decode_heatmaps
 
 #: CLI/architecture name -> pose builder.
 ARCHITECTURES = {"matching": "pose_matching", "concat": "pose_concat"}

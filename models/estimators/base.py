@@ -38,6 +38,13 @@ class Availability:
     how_to_fix: str = ""
 
 
+def torch_installed() -> bool:
+    """Whether torch can be imported here (the [torch] extra), without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def resolve_device(device: str | None) -> str:
     """A torch device name for "cpu", "cuda" or "cuda:N"; ModelError when it cannot run here."""
     from posefinder.models.errors import ModelError
@@ -46,7 +53,10 @@ def resolve_device(device: str | None) -> str:
     if device == "cpu":
         return device
     if device == "cuda" or device.startswith("cuda:"):
-        import torch
+        try:
+            import torch
+        except ImportError:
+            raise ModelError(f"--device {device}: GPU inference needs torch (pip install 'posefinder[torch]')") from None
 
         if not torch.cuda.is_available():
             raise ModelError(f"--device {device}: CUDA is not available on this machine; use --device cpu")

@@ -95,15 +95,26 @@ def export(module, input_size: int, path: Path) -> Path:
     return path
 
 
+def default_threads() -> int:
+    """As many threads as PyTorch uses where it is loaded (every core by default), else 0: ONNX Runtime's
+    own default, one per physical core (PyTorch's default too)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else 0
+
+
 class OrtNetwork:
-    """An exported network run by ONNX Runtime; called like the PyTorch module (CPU tensors in and out)."""
+    """An exported network run by ONNX Runtime on CPU: (N, 3, S, S) float32 numpy in, numpy out
+    (takes_numpy: the pipeline feeds it numpy, pipeline.py)."""
+
+    takes_numpy = True
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
-        import torch
 
         options = ort.SessionOptions()
-        self.threads = threads or torch.get_num_threads()  # as many as PyTorch uses: every core by default
+        self.threads = threads or default_threads()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # no busy-waiting between operators: on a shared or busy CPU (a GUI beside it) it only costs
@@ -112,11 +123,8 @@ class OrtNetwork:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path = path
 
-    def __call__(self, x):
-        import torch
-
-        out = self.session.run(None, {"x": np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)})[0]
-        return torch.from_numpy(out)
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.session.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
 def max_difference(module, network, input_size: int, seed: int = 0) -> float:
@@ -131,12 +139,12 @@ def max_difference(module, network, input_size: int, seed: int = 0) -> float:
         with torch.inference_mode():
             ref = module(x).float()
         try:
-            out = network(x)
+            out = network(x.numpy())
         except Exception:  # e.g. an export whose batch size was fixed
             return float("inf")
-        if out.shape != ref.shape:
+        if out.shape != tuple(ref.shape):
             return float("inf")
-        worst = max(worst, float((out - ref).abs().max()))
+        worst = max(worst, float(np.abs(out - ref.numpy()).max()))
     return worst
 
 

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from posefinder.models.errors import ModelError
-from posefinder.models.estimators.base import resolve_device
+from posefinder.models.estimators.base import resolve_device, torch_installed
 from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline
 from posefinder.models.pose import Pose
 
@@ -94,11 +94,20 @@ class PaperModelEstimator:
 
         runtime: "auto" (None: $POSEFINDER_RUNTIME, else auto) runs the paper-size networks in ONNX Runtime on
         CPU where it is installed, the rest in PyTorch; "torch" or "onnx" force one (onnx falls back to
-        torch, with a warning, where it cannot run). See onnx_runtime.py.
+        torch, with a warning, where it cannot run). See onnx_runtime.py. Without torch, and on CPU with
+        runtime "onnx" where the installed model carries its graphs, an OnnxModelEstimator (onnx_model.py)
+        runs the model's ONNX graphs instead.
         """
-        from posefinder.models import weights
+        from posefinder.models import onnx_graphs, weights
+        from posefinder.models.estimators import onnx_runtime
 
         device = resolve_device(device)
+        if device == "cpu" and (not torch_installed() or onnx_runtime.choice(runtime) == "onnx"):
+            graphs = onnx_graphs.installed_graphs(path, weights.read_card(path))
+            if graphs is not None or not torch_installed():
+                from posefinder.models.estimators.onnx_model import OnnxModelEstimator
+
+                return OnnxModelEstimator.from_file(path, **settings)  # type: ignore[return-value]
         bundle, card = weights.load_bundle(path, device=device)
         return cls(bundle, card, device=device, weights_path=path, runtime=runtime, **settings)
 

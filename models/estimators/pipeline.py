@@ -132,30 +132,31 @@ class PosePipeline:
         self.channels_last = channels_last
 
     # -- networks ---------------------------------------------------------------------------------
-    def _tensor(self, batch: np.ndarray):
+    def _run(self, network: Callable, batch: np.ndarray) -> np.ndarray:
+        """A network's float32 output for a (N, S, S, 3) uint8 batch: numpy networks (takes_numpy, as
+        ONNX Runtime's) take (N, 3, S, S) float32 RGB in [0, 1] as is, torch modules as a tensor on
+        self.device (torch is imported only for them)."""
+        if getattr(network, "takes_numpy", False):
+            x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+            return np.asarray(network(x), dtype=np.float32)
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def heatmap_logits(self, crops: Sequence[np.ndarray]):
-        """The pose network's (N, 25, H, H) logits for (S, S, 3) uint8 crops, in batches (a CPU tensor)."""
-        import torch
-
-        out = []
         with torch.inference_mode():
-            for start in range(0, len(crops), self.settings.batch_size):
-                x = self._tensor(np.stack(crops[start : start + self.settings.batch_size]))
-                out.append(self.pose_net(x).float().cpu())
-        return torch.cat(out) if out else torch.zeros(0, skeleton.NUM_KEYPOINTS, 1, 1)
+            return network(x).float().cpu().numpy()
+
+    def heatmap_logits(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """The pose network's (N, 25, H, H) float32 logits for (S, S, 3) uint8 crops, in batches."""
+        out = [self._run(self.pose_net, np.stack(crops[start : start + self.settings.batch_size]))
+               for start in range(0, len(crops), self.settings.batch_size)]  # fmt: skip
+        return np.concatenate(out) if out else np.zeros((0, skeleton.NUM_KEYPOINTS, 1, 1), np.float32)
 
     def foreground(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Foreground probabilities of each image (float32, at most MAX_MASK_SIDE on the longer side)."""
         import cv2
-        import torch
 
         s = self.settings.segmenter_input_size
         inputs, valid = [], []
@@ -170,10 +171,10 @@ class PosePipeline:
             inputs.append(canvas)
             valid.append((vw, vh))
         probs = []
-        with torch.inference_mode():
-            for start in range(0, len(inputs), self.settings.batch_size):
-                x = self._tensor(np.stack(inputs[start : start + self.settings.batch_size]))
-                probs.append(torch.sigmoid(self.segmenter(x)[:, 0].float()).cpu().numpy())
+        for start in range(0, len(inputs), self.settings.batch_size):
+            logits = self._run(self.segmenter, np.stack(inputs[start : start + self.settings.batch_size]))[:, 0]
+            with np.errstate(over="ignore"):
+                probs.append((1.0 / (1.0 + np.exp(-logits))).astype(np.float32))
         probs_all = np.concatenate(probs) if probs else np.zeros((0, s, s), np.float32)
         out = []
         for image, (vw, vh), p in zip(images, valid, probs_all):

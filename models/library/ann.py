@@ -14,10 +14,13 @@ re-rank): the distances returned are exact, only the set of rows looked at is ap
 
 Used by `Library.search` for queries with all of the query pose's joints switched on, orientation weight 0
 and no filters, on libraries with more than `Library.ann_threshold` entries; everything else is exact.
-The index lives in `descriptors.ann.npz` beside the descriptor cache, tied to it by the library's
-generation and a fingerprint of the cache's rows; a stale or missing one is rebuilt (and saved when the
-folder is writable) on the next search that uses it. Without faiss the search stays exact and says so once
-in the log.
+The index lives in `descriptors.ann.npz` beside the descriptor cache, tied to the cache's base arrays
+(live.py) by their generation and a fingerprint of their rows. Changes since the base was built reach the
+search the same way as for the exact search: rows removed since are masked out of the re-rank, rows added
+since are searched exactly in their segments. A new base (merged in the background, cache_keeper.py) gets
+its index built in that background thread before it is swapped in, so no search waits for a build; a
+search that finds none held or saved searches exactly meanwhile. Without faiss the search stays exact and
+says so once in the log.
 """
 
 from __future__ import annotations
@@ -158,11 +161,13 @@ class AnnIndex:
                 parts.append(rows.astype(np.int64))
         return parts
 
-    def knn(self, index: DescriptorIndex, query: Query, k: int, plans: list[SidePlan] | None = None) -> KnnResult:
+    def knn(self, index: DescriptorIndex, query: Query, k: int, plans: list[SidePlan] | None = None,
+            row_mask: np.ndarray | None = None) -> KnnResult:  # fmt: skip
         """The k nearest among the proposed rows and the rows of the patterns searched whole (exact
-        distances; those patterns pruned by the projection bound like the exact search), best first."""
+        distances; those patterns pruned by the projection bound like the exact search), best first.
+        row_mask: only rows where it is True (rows removed since the index was built are masked out)."""
         plans = plans or plan_query(index, query)
-        return knn_among(index, plans, self.rows_to_scan(index, plans, k), k)
+        return knn_among(index, plans, self.rows_to_scan(index, plans, k), k, row_mask)
 
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -251,47 +256,71 @@ def applies_to(query: Query) -> bool:
     return full and query.orientation_weight == 0
 
 
-def ann_for(lib, index: DescriptorIndex) -> AnnIndex | None:
-    """The library's approximate index for this descriptor cache: held, loaded, or (re)built and saved.
-    None, logged once per library, when it would need building and faiss is not installed."""
+def held_for(lib, index: DescriptorIndex) -> bool:
+    """Whether the library holds the approximate index of this descriptor cache."""
     ann = getattr(lib, "_ann", None)
-    if ann is not None and ann.matches(index):
-        return ann
-    with _build_lock:
-        ann = getattr(lib, "_ann", None)
-        if ann is not None and ann.matches(index):
-            return ann
+    return ann is not None and ann.matches(index)
+
+
+def log_missing(lib, entries: int) -> None:
+    """Say once per library that the approximate index would apply but faiss is not installed."""
+    key = str(lib.path)
+    if key not in _missing_logged:
+        _missing_logged.add(key)
+        log.warning(
+            "%s: %d entries, but the approximate index needs the [ann] extra (faiss-cpu: "
+            "pip install 'posefinder[ann]'); searching exactly", lib.path, entries
+        )  # fmt: skip
+
+
+def ann_for(lib, index: DescriptorIndex, build: bool = True) -> AnnIndex | None:
+    """The library's approximate index for this descriptor cache: held, loaded, or (re)built and saved.
+    build=False (the search thread, which never builds: cache_keeper.py does, in the background): None
+    instead of building, and the saved file is tried once per descriptor cache. None, logged once per
+    library, when it would need building and faiss is not installed."""
+    if held_for(lib, index):
+        return lib._ann
+    if not build:
+        if getattr(lib, "_ann_tried", None) == index.fingerprint() or not _build_lock.acquire(blocking=False):
+            return None
+    else:
+        _build_lock.acquire()
+    try:
+        if held_for(lib, index):
+            return lib._ann
+        lib._ann_tried = index.fingerprint()
         ann = AnnIndex.load(lib.path)
-        if ann is None or not ann.matches(index):
-            if not available():
-                key = str(lib.path)
-                if key not in _missing_logged:
-                    _missing_logged.add(key)
-                    log.warning(
-                        "%s: %d entries, but the approximate index needs the [ann] extra (faiss-cpu: "
-                        "pip install 'posefinder[ann]'); searching exactly", lib.path, len(index)
-                    )  # fmt: skip
-                return None
-            t = time.perf_counter()
-            log.info("%s: building the approximate index for %d entries", lib.path, len(index))
-            ann = AnnIndex.build(index)
-            log.info("%s: approximate index built in %.1f s", lib.path, time.perf_counter() - t)
-            try:
-                ann.save(lib.path)
-            except OSError as exc:
-                log.info("%s: approximate index kept in memory (%s)", lib.path, exc)
+        if ann is not None and ann.matches(index):
+            lib._ann = ann
+            return ann
+        if not build:
+            return None
+        if not available():
+            log_missing(lib, len(index))
+            return None
+        t = time.perf_counter()
+        log.info("%s: building the approximate index for %d entries", lib.path, len(index))
+        ann = AnnIndex.build(index)
+        log.info("%s: approximate index built in %.1f s", lib.path, time.perf_counter() - t)
+        try:
+            ann.save(lib.path)
+        except OSError as exc:
+            log.info("%s: approximate index kept in memory (%s)", lib.path, exc)
         lib._ann = ann
         return ann
+    finally:
+        _build_lock.release()
 
 
-def search(lib, index: DescriptorIndex, query: Query, k: int) -> KnnResult | None:
-    """The approximate search when it applies (see applies_to) and the index is at hand; else None."""
+def search(lib, index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray | None = None) -> KnnResult | None:
+    """The approximate search when it applies (see applies_to) and the index of this descriptor cache is
+    held or saved; else None (the caller searches exactly; the library builds the index in the background)."""
     if not applies_to(query):
         return None
-    ann = ann_for(lib, index)
-    return None if ann is None else ann.knn(index, query, k)
+    ann = ann_for(lib, index, build=False)
+    return None if ann is None else ann.knn(index, query, k, row_mask=row_mask)
 
 
 def build_ann(lib) -> AnnIndex | None:
-    """Build (or load) the approximate index of a library at its current generation, e.g. after indexing."""
-    return ann_for(lib, lib.descriptor_index())
+    """Build (or load) the approximate index of a library's saved descriptor cache, e.g. after indexing."""
+    return ann_for(lib, lib.descriptor_index().base)

@@ -1,12 +1,16 @@
-"""descriptors.npy: the derived descriptor cache of a library, built from SQLite, stored beside it, mmapped.
+"""descriptors.npy: the derived descriptor cache of a library: built from SQLite, stored beside it, mmapped.
 
 Files: `descriptors.npy` (N x 300 float32, the paper's descriptors, mmapped for search) and
 `descriptors.index.npz` (pose/image/folder ids, presence patterns, normalised coordinates, norms, torso up
-vectors, a 16-dimensional principal-component projection of the descriptors, the SQLite generation they
-were built from, and the identity (inode, size, mtime) of the
-descriptors.npy they belong to). Both are written to temporary names and renamed, the npz last; a cache
-whose generation differs from SQLite's, or whose files do not match, is stale and is rebuilt. Readers that
-cannot write keep the rebuilt cache in memory.
+vectors, a 16-dimensional principal-component projection of the descriptors, the rows in pose id order, the
+SQLite generation they were built from, and the identity (inode, size, mtime) of the descriptors.npy they
+belong to). Both are written to temporary names and renamed, the npz last; files that do not match each
+other are no cache. A saved cache of an older generation is brought up to date from what changed since
+(live.py, cache_keeper.py), never rebuilt for it.
+
+Builds work in chunks: `build_streamed` reads its rows twice (their places, then their values) and
+`merge_indexes` gathers the live rows of several indexes, so that neither holds more than the arrays it
+makes, O(N) vectors and one chunk.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from posefinder.models.library.search import DescriptorIndex
 
 DESCRIPTORS_FILE = "descriptors.npy"
 INDEX_FILE = "descriptors.index.npz"
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 #: Dimensions of the principal-component projection kept for pruning (search.py): 64 bytes a row.
 PROJECTION_DIMS = 16
 #: Libraries with fewer entries get no projection.
 MIN_PROJECTION_ROWS = 1024
 _PCA_SAMPLE = 20_000
-_CHUNK = 16384
+_CHUNK = 4096
+_SMALL_PRODUCT = 65536
 K = skeleton.NUM_KEYPOINTS
 _SH = [skeleton.INDEX["left_shoulder"], skeleton.INDEX["right_shoulder"]]
 _HP = [skeleton.INDEX["left_hip"], skeleton.INDEX["right_hip"]]
@@ -63,76 +68,159 @@ def _scale_and_present(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scale, present
 
 
+def _row_features(kp: np.ndarray):
+    """(descriptors (m, 300) float32, coords (25, 2, m) float32, squared norms (m,) float64, up (m, 2) float32)
+    of float64 keypoints (m, 25, 3) that each have an extent."""
+    scale, present = _scale_and_present(kp)
+    xy = kp[:, :, :2]
+    count = present.sum(axis=1)
+    centroid = (xy * present[:, :, None]).sum(axis=1) / np.maximum(count, 1)[:, None]
+    c = np.where(present[:, :, None], (xy - centroid[:, None, :]) / scale[:, None, None], 0.0)
+    dx = c[:, PAIRS[:, 0], 0] - c[:, PAIRS[:, 1], 0]
+    dy = c[:, PAIRS[:, 0], 1] - c[:, PAIRS[:, 1], 1]
+    d = np.sqrt(dx * dx + dy * dy)
+    d = np.where(present[:, PAIRS[:, 0]] & present[:, PAIRS[:, 1]], d, 0.0).astype(np.float32)
+    d64 = d.astype(np.float64)
+    return d, c.transpose(1, 2, 0).astype(np.float32), np.einsum("ij,ij->i", d64, d64), _torso_up_many(xy, present)
+
+
+def _bits_and_keep(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(presence pattern as bits (m,) int64, searchable (m,) bool) of keypoints (m, 25, 3)."""
+    scale, present = _scale_and_present(np.asarray(kp, dtype=np.float64))
+    bits = present.astype(np.int64) @ (np.int64(1) << np.arange(K, dtype=np.int64))
+    return bits, (present.sum(axis=1) >= MIN_QUERY_JOINTS) & (scale > 0)
+
+
+def _array_chunks(pose_ids, image_ids, folder_ids, keypoints):
+    def chunks():
+        for a in range(0, len(keypoints), _CHUNK):
+            e = a + _CHUNK
+            yield pose_ids[a:e], image_ids[a:e], folder_ids[a:e], keypoints[a:e]
+
+    return chunks
+
+
 def build_index(
     pose_ids: np.ndarray,
     image_ids: np.ndarray,
     folder_ids: np.ndarray,
     keypoints: np.ndarray,
     generation: int = -1,
+    projection: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DescriptorIndex:
     """The DescriptorIndex of poses given as (N, 25, 3) keypoints [x, y, v]; poses with fewer than 3 present
-    keypoints or no extent are left out (nothing can be compared with them). Works in chunks: besides the
-    result it holds only the input and O(N) vectors."""
+    keypoints or no extent are left out (nothing can be compared with them). projection: (basis, mean) to
+    project on (an index keeps its basis when rows are added); default: the rows' principal components."""
     keypoints = np.asarray(keypoints).reshape(-1, K, 3)
-    n_all = len(keypoints)
-    pose_ids = np.asarray(pose_ids, dtype=np.int64)
-    bits = np.empty(n_all, dtype=np.int64)
-    keep = np.empty(n_all, dtype=bool)
-    weights = np.int64(1) << np.arange(K, dtype=np.int64)
-    for a in range(0, n_all, _CHUNK):
-        scale, present = _scale_and_present(keypoints[a : a + _CHUNK].astype(np.float64))
-        bits[a : a + _CHUNK] = present.astype(np.int64) @ weights
-        keep[a : a + _CHUNK] = (present.sum(axis=1) >= MIN_QUERY_JOINTS) & (scale > 0)
+    ids = (np.asarray(pose_ids, dtype=np.int64), np.asarray(image_ids, dtype=np.int64), np.asarray(folder_ids, dtype=np.int64))
+    return build_streamed(_array_chunks(*ids, keypoints), generation, projection)
 
-    # sort rows by presence pattern, then pose id
+
+def build_streamed(chunks, generation: int = -1, projection: tuple[np.ndarray, np.ndarray] | None = None) -> DescriptorIndex:
+    """The DescriptorIndex of the rows `chunks()` yields as (pose_ids, image_ids, folder_ids, keypoints (m, 25, 3))
+    chunks, in two passes over the same rows (a source re-read, e.g. one SQLite snapshot): the first finds each
+    row's place (rows sorted by presence pattern, then pose id), the second computes the rows chunk by chunk
+    into their places. Besides the result it holds O(N) vectors and one chunk: the rows are never all in memory."""
+    parts = []
+    for pid, iid, fid, kp in chunks():
+        bits, keep = _bits_and_keep(kp)
+        parts.append((np.asarray(pid, np.int64), np.asarray(iid, np.int64), np.asarray(fid, np.int64), bits, keep))
+    pose_ids, image_ids, folder_ids, bits, keep = (
+        np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64 if i < 4 else bool) for i in range(5)
+    )
+    del parts
     kept = np.flatnonzero(keep)
     order = kept[np.lexsort((pose_ids[kept], bits[kept]))]
-    bits = bits[order]
+    place = np.full(len(pose_ids), -1, dtype=np.int64)
+    place[order] = np.arange(len(order))
+    n = len(order)
+    out = _empty_arrays(n)
+    seen = 0
+    for pid, _, _, kp in chunks():
+        dest = place[seen : seen + len(pid)]
+        if len(pid) != len(dest) or not np.array_equal(np.asarray(pid, np.int64), pose_ids[seen : seen + len(pid)]):
+            raise RuntimeError("the rows changed between the two passes of a descriptor cache build")
+        here = dest >= 0
+        if here.any():
+            _put(out, dest[here], _row_features(np.asarray(kp, dtype=np.float64)[here]))
+        seen += len(pid)
+    if seen != len(pose_ids):
+        raise RuntimeError("the rows changed between the two passes of a descriptor cache build")
+    return _finish(out, bits[order], pose_ids[order], image_ids[order], folder_ids[order], generation, projection)
+
+
+def _empty_arrays(n: int) -> dict:
+    return {
+        "descriptors": np.empty((n, len(PAIRS)), dtype=np.float32),
+        "coords": np.empty((K, 2, n), dtype=np.float32),  # joint-major: search reduces over joints elementwise
+        "norms2": np.empty(n, dtype=np.float64),
+        "up": np.empty((n, 2), dtype=np.float32),
+    }
+
+
+def _put(out: dict, dest: np.ndarray, features) -> None:
+    desc, coords, norms2, up = features
+    out["descriptors"][dest] = desc
+    out["coords"][:, :, dest] = coords
+    out["norms2"][dest] = norms2
+    out["up"][dest] = up
+
+
+def _finish(out: dict, bits, pose_ids, image_ids, folder_ids, generation, projection) -> DescriptorIndex:
+    """The index of rows already sorted by presence bits: pattern table, projection."""
     uniq, starts = np.unique(bits, return_index=True)
     patterns = ((uniq[:, None] >> np.arange(K, dtype=np.int64)) & 1).astype(bool)
     starts = np.append(starts, len(bits)).astype(np.int64)
-
-    n = len(order)
-    desc = np.empty((n, len(PAIRS)), dtype=np.float32)
-    coords = np.empty((K, 2, n), dtype=np.float32)  # joint-major: search reduces over joints elementwise
-    norms2 = np.empty(n, dtype=np.float64)
-    up = np.empty((n, 2), dtype=np.float32)
-    for a in range(0, n, _CHUNK):
-        kp = keypoints[order[a : a + _CHUNK]].astype(np.float64)
-        scale, present = _scale_and_present(kp)
-        xy = kp[:, :, :2]
-        count = present.sum(axis=1)
-        centroid = (xy * present[:, :, None]).sum(axis=1) / np.maximum(count, 1)[:, None]
-        c = np.where(present[:, :, None], (xy - centroid[:, None, :]) / scale[:, None, None], 0.0)
-        dx = c[:, PAIRS[:, 0], 0] - c[:, PAIRS[:, 1], 0]
-        dy = c[:, PAIRS[:, 0], 1] - c[:, PAIRS[:, 1], 1]
-        d = np.sqrt(dx * dx + dy * dy)
-        d = np.where(present[:, PAIRS[:, 0]] & present[:, PAIRS[:, 1]], d, 0.0).astype(np.float32)
-        desc[a : a + _CHUNK] = d
-        d64 = d.astype(np.float64)
-        norms2[a : a + _CHUNK] = np.einsum("ij,ij->i", d64, d64)
-        coords[:, :, a : a + _CHUNK] = c.transpose(1, 2, 0)
-        up[a : a + _CHUNK] = _torso_up_many(xy, present)
-    # small libraries scan everything faster than they would prune (search.py runs without a projection)
+    desc = out["descriptors"]
+    # small libraries scan everything faster than they would prune (search runs without a projection)
     basis = mean = proj = proj_norms2 = None
-    if n >= MIN_PROJECTION_ROWS:
+    if projection is not None:
+        basis, mean = projection
+        proj, proj_norms2 = project(desc, basis, mean)
+    elif len(desc) >= MIN_PROJECTION_ROWS:
         basis, mean, proj, proj_norms2 = principal_projection(desc)
     return DescriptorIndex(
-        descriptors=desc,
+        **out,
         basis=basis,
         mean=mean,
         proj=proj,
         proj_norms2=proj_norms2,
-        coords=coords,
-        norms2=norms2,
-        up=up,
         patterns=patterns,
         starts=starts,
-        pose_ids=pose_ids[order],
-        image_ids=np.asarray(image_ids, dtype=np.int64)[order],
-        folder_ids=np.asarray(folder_ids, dtype=np.int64)[order],
+        pose_ids=pose_ids,
+        image_ids=image_ids,
+        folder_ids=folder_ids,
         generation=int(generation),
     )
+
+
+def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], generation: int) -> DescriptorIndex:
+    """One index of the rows of several (index, alive mask or None = every row) parts, rows re-sorted; the
+    first part's projection basis is kept (the later parts must have been projected on it), or a library
+    that has grown past MIN_PROJECTION_ROWS gets its principal components. Chunked: besides the result it
+    holds O(N) vectors and one chunk."""
+    picks = [np.arange(len(ix)) if alive is None else np.flatnonzero(alive) for ix, alive in parts]
+    bit_table = [ix.patterns.astype(np.int64) @ (np.int64(1) << np.arange(K, dtype=np.int64)) for ix, _ in parts]
+    bits = np.concatenate([bt[ix.pattern_of_rows()[r]] for bt, (ix, _), r in zip(bit_table, parts, picks)])
+    pose_ids = np.concatenate([ix.pose_ids[r] for (ix, _), r in zip(parts, picks)])
+    order = np.lexsort((pose_ids, bits))
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = np.arange(len(order))
+    out = _empty_arrays(len(order))
+    image_ids = np.empty(len(order), np.int64)
+    folder_ids = np.empty(len(order), np.int64)
+    offset = 0
+    for (ix, _), rows in zip(parts, picks):
+        for a in range(0, len(rows), _CHUNK):
+            r = rows[a : a + _CHUNK]
+            dest = place[offset + a : offset + a + len(r)]
+            _put(out, dest, (ix.descriptors[r], ix.coords[:, :, r], ix.norms2[r], ix.up[r]))
+            image_ids[dest] = ix.image_ids[r]
+            folder_ids[dest] = ix.folder_ids[r]
+        offset += len(rows)
+    first = parts[0][0] if parts else None
+    projection = None if first is None or first.basis is None else (first.basis, first.mean)
+    return _finish(out, bits[order], pose_ids[order], image_ids, folder_ids, generation, projection)
 
 
 def principal_projection(desc: np.ndarray, dims: int = PROJECTION_DIMS, seed: int = 0):
@@ -153,15 +241,24 @@ def principal_projection(desc: np.ndarray, dims: int = PROJECTION_DIMS, seed: in
         basis64[:, : top.shape[1]] = top
     basis = basis64.astype(np.float32)
     mean = mean64.astype(np.float32)
+    return (basis, mean, *project(desc, basis, mean))
+
+
+def project(desc: np.ndarray, basis: np.ndarray, mean: np.ndarray):
+    """(projections (dims, N) float32 = ((D - mean) @ basis).T, their squared norms (N,) float64), in float64
+    from the float32 basis and mean."""
     basis64, mean64 = basis.astype(np.float64), mean.astype(np.float64)
-    proj = np.empty((dims, n), dtype=np.float32)
+    n = len(desc)
+    proj = np.empty((basis.shape[1], n), dtype=np.float32)
     norms2 = np.empty(n)
     for a in range(0, n, _CHUNK):
-        z = ((desc[a : a + _CHUNK].astype(np.float64) - mean64) @ basis64).T
+        x = desc[a : a + _CHUNK].astype(np.float64) - mean64
+        # a few rows (an update): einsum, as a BLAS call's thread synchronisation costs more than the product
+        z = (np.einsum("ij,jk->ik", x, basis64) if n < _SMALL_PRODUCT else x @ basis64).T
         proj[:, a : a + _CHUNK] = z
         z32 = proj[:, a : a + _CHUNK].astype(np.float64)
         norms2[a : a + _CHUNK] = np.einsum("ij,ij->j", z32, z32)
-    return basis, mean, proj, norms2
+    return proj, norms2
 
 
 def _identity(path: Path) -> np.ndarray:
@@ -192,21 +289,24 @@ def save_index(index: DescriptorIndex, folder: Path) -> None:
             pose_ids=index.pose_ids,
             image_ids=index.image_ids,
             folder_ids=index.folder_ids,
+            id_order=index.id_order(),
         )
 
 
-def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
-    """The cache of the library folder if it is present, readable and built from `generation`; else None."""
+def load_index(folder: Path, generation: int | None = None) -> DescriptorIndex | None:
+    """The cache of the library folder if it is present, readable and built from `generation` (None: from
+    any generation, which the index records); else None."""
     folder = Path(folder)
     desc_path, index_path = folder / DESCRIPTORS_FILE, folder / INDEX_FILE
     try:
         with np.load(index_path, allow_pickle=False) as z:
-            if int(z["format"]) != CACHE_FORMAT or int(z["generation"]) != int(generation):
+            stored = int(z["generation"])
+            if int(z["format"]) != CACHE_FORMAT or (generation is not None and stored != int(generation)):
                 return None
             ident = z["descriptors_identity"]
             arrays = {
                 name: z[name]
-                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids")
+                for name in ("coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids", "id_order")
             }
             if "proj" in z.files:
                 arrays.update({name: z[name] for name in ("basis", "mean", "proj", "proj_norms2")})
@@ -225,10 +325,28 @@ def load_index(folder: Path, generation: int) -> DescriptorIndex | None:
         or arrays["patterns"].shape[1:] != (K,)
         or int(arrays["starts"][-1]) != n
         or ("proj" in arrays and arrays["proj"].shape != (arrays["basis"].shape[1], n))
+        or arrays["id_order"].shape != (n,)
     ):
         return None
     # a plain ndarray view of the mapping (np.memmap's slicing overhead is paid on every block of a search)
-    return DescriptorIndex(descriptors=np.asarray(desc), generation=int(generation), **arrays)
+    id_order = arrays.pop("id_order")
+    if n and (id_order.min() < 0 or id_order.max() >= n or np.any(np.diff(arrays["pose_ids"][id_order]) <= 0)):
+        return None
+    return DescriptorIndex(descriptors=np.asarray(desc), generation=stored, _id_order=id_order, **arrays)
+
+
+def saved_generation(folder: Path) -> int | None:
+    """The generation of the cache saved in the library folder (its small entries only), None when there is
+    none that matches its descriptors.npy."""
+    folder = Path(folder)
+    try:
+        with np.load(folder / INDEX_FILE, allow_pickle=False) as z:
+            if int(z["format"]) != CACHE_FORMAT:
+                return None
+            gen, ident = int(z["generation"]), z["descriptors_identity"]
+        return gen if np.array_equal(_identity(folder / DESCRIPTORS_FILE), ident) else None
+    except (OSError, ValueError, KeyError, EOFError, TypeError):
+        return None
 
 
 def remove_cache(folder: Path) -> None:

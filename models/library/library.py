@@ -1,7 +1,7 @@
 """Library: open a library folder, search it, import poses, index image folders, edit poses.
 
 A library is a folder holding `library.sqlite` (the truth), `descriptors.npy` + `descriptors.index.npz`
-(the derived descriptor cache, rebuilt when missing or stale) and `thumbs/`. One process writes a library
+(the derived descriptor cache, brought up to date from what changed: cache_keeper.py) and `thumbs/`. One process writes a library
 at a time (`library.lock`); any number read it, also while it is being indexed. Every method may be
 called from any thread: each thread gets its own SQLite connection, and searches share the read-only
 descriptor matrix.
@@ -18,13 +18,13 @@ import numpy as np
 
 from posefinder import __version__
 from posefinder.models.errors import LibraryError
-from posefinder.models.library import cache as cache_mod
 from posefinder.models.library import database as db
-from posefinder.models.library.library_tags import TagFilter, TagIdCache, bump_tags_generation, default_threshold, ids_mask, image_tags, tag_counts, tag_row_mask
+from posefinder.models.library.library_tags import TagFilter, TagIdCache, bump_tags_generation, default_threshold, image_tags, tag_counts, tag_row_mask
 from posefinder.models.library.lock import WriterLock
 from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
-from posefinder.models.library.search import DescriptorIndex, exact_knn
 from posefinder.models.files import as_path
+from posefinder.models.library.cache_keeper import CacheKeeper
+from posefinder.models.library.live import Hit, LiveIndex
 from posefinder.models.library.thumbs import thumb_path
 from posefinder.models.pose import SOURCE_HAND, Pose
 
@@ -50,8 +50,7 @@ class Library:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._cache: DescriptorIndex | None = None
-        self._cache_lock = threading.Lock()
+        self._keeper = CacheKeeper(self)
         self._closed = False
         self.ann_threshold = ANN_THRESHOLD
         self._ann = None  # ann.AnnIndex, held while it matches the descriptor cache
@@ -102,6 +101,9 @@ class Library:
         return lib
 
     def close(self) -> None:
+        if not self._closed:
+            with contextlib.suppress(LibraryError, sqlite3.Error, OSError):
+                self._keeper.close()
         with self._connections_lock:
             for con in self._connections:
                 try:
@@ -113,7 +115,6 @@ class Library:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        self._cache = None
         self._ann = None
         self._closed = True
 
@@ -300,37 +301,25 @@ class Library:
         return {t: s for t, s in self._con().execute("SELECT tag, score FROM tags WHERE image_id = ? ORDER BY tag", (int(image_id),))}
 
     # -- the descriptor cache ------------------------------------------------------------------------------
-    def descriptor_index(self) -> DescriptorIndex:
-        """The searchable arrays at the library's current generation (loaded or rebuilt when stale)."""
-        gen = db.generation(self._con())
-        c = self._cache
-        if c is not None and c.generation == gen:
-            return c
-        with self._cache_lock:
-            c = self._cache
-            if c is not None and c.generation == gen:
-                return c
-            c = cache_mod.load_index(self.path, gen)
-            if c is None:
-                c = self._build_index()
-                with contextlib.suppress(OSError):
-                    cache_mod.save_index(c, self.path)
-            self._cache = c
-            return c
+    def descriptor_index(self) -> LiveIndex:
+        """The searchable arrays at the library's current generation: the saved cache brought up to date
+        from what changed (cache_keeper.py); built in full only when no usable cache exists."""
+        return self._keeper.current()
 
-    def _build_index(self) -> DescriptorIndex:
-        with self._read() as con:
-            gen = db.generation(con)
-            rows = con.execute(
-                "SELECT p.id, p.image_id, coalesce(i.folder_id, -1), p.keypoints FROM poses p "
-                "JOIN images i ON i.id = p.image_id ORDER BY p.id"
-            ).fetchall()
-        n = len(rows)
-        ids = np.fromiter((r[0] for r in rows), np.int64, n)
-        image_ids = np.fromiter((r[1] for r in rows), np.int64, n)
-        folder_ids = np.fromiter((r[2] for r in rows), np.int64, n)
-        kp = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f8").reshape(n, -1, 3) if n else np.zeros((0, cache_mod.K, 3))
-        return cache_mod.build_index(ids, image_ids, folder_ids, kp, generation=gen)
+    def wait_for_cache(self, timeout: float | None = None) -> None:
+        """Until the descriptor cache's background work (a merge, an approximate index build) is done."""
+        self._keeper.wait(timeout)
+
+    def _release_thread_connection(self) -> None:
+        """Close this thread's connection (a thread that ends, e.g. the cache's background merge)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            return
+        self._local.con = None
+        with self._connections_lock:
+            if con in self._connections:
+                self._connections.remove(con)
+        con.close()
 
     # -- search --------------------------------------------------------------------------------------------
     def search(self, query, k: int = 20, folder: str | Path | None = None, tags=None) -> list[SearchResult]:
@@ -342,23 +331,23 @@ class Library:
         folder: only images under this folder; tags: only images that have all these tags (names), or a
         library_tags.TagFilter (include, exclude, min_score).
         """
-        index = self.descriptor_index()
-        mask = None
+        live = self.descriptor_index()
+        images = None
+        if folder is not None:
+            images = self._filtered_image_ids(folder)
         if tags is not None and not isinstance(tags, TagFilter):
             tags = TagFilter(include=tuple(tags))
-        if folder is not None:
-            mask = ids_mask(index.image_ids, self._filtered_image_ids(folder))
         if tags:
-            passed = tag_row_mask(self._con(), tags, index.image_ids, ids_of=self._tag_ids)
-            mask = passed if mask is None else mask & passed
-        knn = None
-        if mask is None and len(index) > self.ann_threshold:
+            among = live.image_ids() if images is None else images
+            images = among[tag_row_mask(self._con(), tags, among, ids_of=self._tag_ids)]
+        base_search = None
+        if images is None and len(live) > self.ann_threshold:
             from posefinder.models.library import ann
 
-            knn = ann.search(self, index, query, k)
-        if knn is None:
-            knn = exact_knn(index, query, k, row_mask=mask)
-        return self._results(index, knn)
+            def base_search(index, q, kk, row_mask):
+                return ann.search(self, index, q, kk, row_mask=row_mask)
+
+        return self._results(live.search(query, k, images=images, base_search=base_search))
 
     def _filtered_image_ids(self, folder) -> np.ndarray:
         sql, params = "SELECT id FROM images WHERE 1", []
@@ -382,10 +371,10 @@ class Library:
         """The default threshold: that of the tagger that tagged the library (the paper's 0.5 otherwise)."""
         return default_threshold(self._con())
 
-    def _results(self, index: DescriptorIndex, knn) -> list[SearchResult]:
-        if len(knn.rows) == 0:
+    def _results(self, hits: list[Hit]) -> list[SearchResult]:
+        if not hits:
             return []
-        pose_ids = [int(index.pose_ids[r]) for r in knn.rows]
+        pose_ids = [h.pose_id for h in hits]
         marks = ",".join("?" * len(pose_ids))
         rows = self._con().execute(
             f"SELECT {', '.join('p.' + c.strip() for c in db.POSE_COLUMNS.split(','))}, i.name, i.path "
@@ -394,7 +383,7 @@ class Library:
         ).fetchall()
         by_id = {int(r[0]): r for r in rows}
         out = []
-        for pid, dist, mir in zip(pose_ids, knn.distances, knn.mirrored):
+        for pid, dist, mir in ((h.pose_id, h.distance, h.mirrored) for h in hits):
             r = by_id.get(pid)
             if r is None:  # removed since the cache was read
                 continue

@@ -18,6 +18,8 @@ from posefinder.models.formats.record import PoseRecord
 from posefinder.models.library import Library
 from posefinder.models.library import database as db
 
+pytestmark = pytest.mark.torchfree
+
 
 def _run(capsys, *argv):
     code = main([str(a) for a in argv])

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from estimator_fakes import blob_image, tiny_model_file
-from posefinder.app import cli
-from posefinder.models.estimators import chain
-from posefinder.models.formats import read_poses
-from posefinder.models.imageio import load_image, save_image
+pytest.importorskip("torch")
+
+from estimator_fakes import blob_image, tiny_model_file  # noqa: E402
+from posefinder.app import cli  # noqa: E402
+from posefinder.models.estimators import chain  # noqa: E402
+from posefinder.models.formats import read_poses  # noqa: E402
+from posefinder.models.imageio import load_image, save_image  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,8 @@ from posefinder.app.cli import main
 from posefinder.models.descriptor import Query
 from posefinder.models.library import Library
 
+pytestmark = pytest.mark.torchfree
+
 
 def _files(folder):
     return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}

@@ -13,7 +13,7 @@ from library_helpers import write_pngs
 
 from posefinder.app import cli
 
-pytestmark = pytest.mark.usefixtures("qapp")
+pytestmark = [pytest.mark.usefixtures("qapp"), pytest.mark.torchfree]
 
 
 def test_screenshot_command_renders_the_window_into_a_png(tmp_path):

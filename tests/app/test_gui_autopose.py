@@ -13,7 +13,7 @@ from posefinder.models import skeleton
 from posefinder.models.errors import ModelError
 from posefinder.models.estimators import chain
 
-pytestmark = pytest.mark.usefixtures("qapp")
+pytestmark = [pytest.mark.usefixtures("qapp"), pytest.mark.torchfree]
 
 
 def _spy(obj, name):

@@ -19,6 +19,9 @@ from posefinder.models import skeleton  # noqa: E402
 from posefinder.models.imageio import save_image  # noqa: E402
 from posefinder.models.pose import Pose  # noqa: E402
 
+pytestmark = pytest.mark.torchfree
+
+
 I = skeleton.INDEX  # noqa: E741
 ALT = Qt.KeyboardModifier.AltModifier  # free mode for one drag: the joint moves alone
 

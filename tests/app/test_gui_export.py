@@ -15,6 +15,9 @@ from posefinder.models.errors import PoseFileError  # noqa: E402
 from posefinder.models.formats import read_poses  # noqa: E402
 from posefinder.models.imageio import load_image  # noqa: E402
 
+pytestmark = pytest.mark.torchfree
+
+
 I = skeleton.INDEX  # noqa: E741
 OFF = ("left_wrist", "left_forearm", "right_ear", "right_knee")
 

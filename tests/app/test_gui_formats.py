@@ -129,7 +129,10 @@ def test_a_working_file_tile_names_its_application_and_opens_there(qtbot, tmp_pa
     shown = view.results()
     by_name = {Path(r.path).name: (row, r) for row, r in enumerate(shown)}
     assert set(by_name) == {"c.kra", "a.png"}
-    text = lambda name: view.model().index(by_name[name][0], 0).data(Qt.ItemDataRole.DisplayRole)
+
+    def text(name):
+        return view.model().index(by_name[name][0], 0).data(Qt.ItemDataRole.DisplayRole)
+
     assert text("c.kra") == "c.kra · Krita" and text("a.png") == "a.png"
     kra_result = by_name["c.kra"][1]
     assert kra_result.pose.image_size == (120, 80)  # the canvas, not the preview

@@ -13,7 +13,7 @@ from posefinder.models.errors import ModelError
 from posefinder.models.estimators import chain
 from posefinder.models.library import Library
 
-pytestmark = pytest.mark.usefixtures("qapp")
+pytestmark = [pytest.mark.usefixtures("qapp"), pytest.mark.torchfree]
 
 
 def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):

@@ -23,7 +23,7 @@ from library_helpers import standing_keypoints, write_pngs
 from posefinder.models import skeleton
 from posefinder.models.library import Library
 
-pytestmark = pytest.mark.usefixtures("qapp")
+pytestmark = [pytest.mark.usefixtures("qapp"), pytest.mark.torchfree]
 
 LEGS = [skeleton.INDEX[n] for n in skeleton.GROUPS["legs"]]
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.usefixtures("qapp")
+pytestmark = [pytest.mark.usefixtures("qapp"), pytest.mark.torchfree]
 
 #: How long a test looks for a worker that calls itself idle before its outcome reached the GUI thread.
 #: Without the GUI thread processing events, a correct worker never does: the test waits this long.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posefinder.build import augment
-from posefinder.models import skeleton
+pytest.importorskip("torch")
+
+from posefinder.build import augment  # noqa: E402
+from posefinder.models import skeleton  # noqa: E402
 
 
 def _dot_image(size, x, y, value=255):

@@ -6,11 +6,14 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from posefinder.build.data import pose as dp
-from posefinder.models import skeleton
-from posefinder.models.imageio import save_image
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
+
+from posefinder.build.data import pose as dp  # noqa: E402
+from posefinder.models import skeleton  # noqa: E402
+from posefinder.models.imageio import save_image  # noqa: E402
 
 
 def _coco_set(tmp_path, n=3):

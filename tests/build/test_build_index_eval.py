@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from posefinder.build import cli
-from posefinder.build.indexing import BatchRunner
-from posefinder.models import skeleton
-from posefinder.models.imageio import save_image
-from posefinder.models.pose import Pose
+pytest.importorskip("torch")
+
+from posefinder.build import cli  # noqa: E402
+from posefinder.build.indexing import BatchRunner  # noqa: E402
+from posefinder.models import skeleton  # noqa: E402
+from posefinder.models.imageio import save_image  # noqa: E402
+from posefinder.models.pose import Pose  # noqa: E402
 
 
 class FakeEstimator:

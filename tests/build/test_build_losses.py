@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from torch.nn import functional as F
 
-from posefinder.build import losses
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from posefinder.build import losses  # noqa: E402
 
 
 def test_heatmap_bce_ignores_absent_keypoints():

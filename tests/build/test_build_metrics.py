@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from posefinder.build.metrics import pose as pm
-from posefinder.models import skeleton
-from posefinder.models.pose import Pose
+pytest.importorskip("torch")
+
+from posefinder.build.metrics import pose as pm  # noqa: E402
+from posefinder.models import skeleton  # noqa: E402
+from posefinder.models.pose import Pose  # noqa: E402
 
 
 def _fixture(n=12, seed=3):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
 
 pytest.importorskip("lightning")
 
@@ -11,7 +14,7 @@ from posefinder.build import cli  # noqa: E402
 from test_build_data import _coco_set  # noqa: E402
 
 TINY = ["--preset", "tiny", "--accelerator", "cpu", "--workers", "0", "--progress", "none", "--batch-size", "2",
-        "--rotation", "30", "--colour", "0"]
+        "--rotation", "30", "--colour", "0", "--no-onnx"]
 
 
 def _run(argv):

@@ -6,7 +6,10 @@ import argparse
 import json
 
 import pytest
-import torch
+
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
 
 pytest.importorskip("lightning")
 

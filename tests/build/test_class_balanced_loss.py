@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
-from posefinder.build.losses.class_balanced import ClassBalancedBCE, class_balanced_bce, class_ratios, class_weights
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
+
+from posefinder.build.losses.class_balanced import ClassBalancedBCE, class_balanced_bce, class_ratios, class_weights  # noqa: E402
 
 
 def _logit(p: float) -> float:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posefinder.build.metrics.masks import MaskMetrics, bbox_iou, mask_bbox, mask_f1, mask_iou, mask_scores
-from posefinder.build.metrics.tags import best_thresholds, evaluate_tagger, tag_f1
+pytest.importorskip("torch")
+
+from posefinder.build.metrics.masks import MaskMetrics, bbox_iou, mask_bbox, mask_f1, mask_iou, mask_scores  # noqa: E402
+from posefinder.build.metrics.tags import best_thresholds, evaluate_tagger, tag_f1  # noqa: E402
 
 
 def _box_mask(shape, x0, y0, x1, y1):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from posefinder.build.data import segmentation as seg
-from posefinder.build.data.danbooru import DatasetError
-from tagseg_helpers import disc_foreground, noise_backgrounds, write_image
+pytest.importorskip("torch")
+
+from PIL import Image  # noqa: E402
+
+from posefinder.build.data import segmentation as seg  # noqa: E402
+from posefinder.build.data.danbooru import DatasetError  # noqa: E402
+from tagseg_helpers import disc_foreground, noise_backgrounds, write_image  # noqa: E402
 
 RED = (250, 20, 20)
 

@@ -19,6 +19,9 @@ from posefinder.build.synthetic.kinematics import Proportions
 from posefinder.models import skeleton
 from posefinder.models.pose import OCCLUDED, VISIBLE
 
+pytestmark = pytest.mark.torchfree
+
+
 I = skeleton.INDEX
 BODY_JOINTS = [f"{s}_{j}" for s in SIDES for j in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]
 SEEDS = range(60)

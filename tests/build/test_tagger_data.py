@@ -8,11 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from posefinder.build.data import danbooru
-from posefinder.build.data.danbooru import DatasetError, PaperFilter, TaggedImage, TaggerAugment, TagAugmentParams
-from posefinder.build.data.rulebook import GROUPS, RulebookError, load_rulebook, normalize_tag
-from posefinder.build.data.splits import split_of
-from tagseg_helpers import BASE_TAGS, post, tiny_rulebook, write_image, write_metadata
+pytest.importorskip("torch")
+
+from posefinder.build.data import danbooru  # noqa: E402
+from posefinder.build.data.danbooru import DatasetError, PaperFilter, TaggedImage, TaggerAugment, TagAugmentParams  # noqa: E402
+from posefinder.build.data.rulebook import GROUPS, RulebookError, load_rulebook, normalize_tag  # noqa: E402
+from posefinder.build.data.splits import split_of  # noqa: E402
+from tagseg_helpers import BASE_TAGS, post, tiny_rulebook, write_image, write_metadata  # noqa: E402
 
 # -- metadata ----------------------------------------------------------------------------------------
 

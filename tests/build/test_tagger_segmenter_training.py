@@ -7,7 +7,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
+
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
 
 pytest.importorskip("lightning")
 

@@ -11,12 +11,14 @@ from library_helpers import random_pose, random_poses
 from posefinder.models import skeleton
 from posefinder.models.descriptor import Query
 from posefinder.models.formats.record import PoseRecord
-from posefinder.models.library import Library, ann
+from posefinder.models.library import Library, ann, cache_keeper
 from posefinder.models.library.ann import ANN_FILE, AnnIndex
 from posefinder.models.library.cache import build_index
 from posefinder.models.library.search import exact_distances_sq, exact_knn, plan_query
 
 pytest.importorskip("faiss")
+
+pytestmark = pytest.mark.torchfree
 
 
 def _records(n, seed, drop_every=5):
@@ -56,6 +58,9 @@ def lib(tmp_path, monkeypatch):
 
 def test_forced_ann_on_a_small_library_gives_the_exact_answer(lib):
     rng = np.random.default_rng(0)
+    assert lib._ann is None
+    lib.search(Query(random_pose(np.random.default_rng(99), jitter=0.3)), k=10)  # exact; the index is built meanwhile
+    lib.wait_for_cache()
     for trial in range(6):
         query = Query(random_pose(rng, jitter=0.3), mirror=bool(trial % 2))
         got = [(r.image, round(r.distance, 9)) for r in lib.search(query, k=10)]
@@ -102,24 +107,36 @@ def test_partial_orientation_and_filtered_queries_stay_exact(lib, monkeypatch):
     assert lib.search(Query(q), k=5, tags=["none"]) == []
 
 
-def test_stale_index_is_rebuilt_and_finds_new_poses(lib):
+def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_rebuilds_it(lib, monkeypatch):
     query = Query(random_pose(np.random.default_rng(5), jitter=0.3))
     lib.search(query, k=5)
+    lib.wait_for_cache()
     first = lib._ann
     assert first.generation == lib.generation()
     new = _records(300, seed=9)
     new.append(PoseRecord(query.pose.copy(), "the_query.png"))
     lib.import_records(new)
+    gone = lib.search(Query(new[0].pose), k=1)[0]
+    lib.delete_pose(gone.pose_id)
     res = lib.search(query, k=5)
-    assert res[0].image == "the_query.png" and res[0].distance < 1e-6
+    lib.wait_for_cache()
+    assert res[0].image == "the_query.png" and res[0].distance < 1e-6  # added rows: searched in their segment
+    assert lib._ann is first  # not rebuilt after a change
+    assert [(r.image, round(r.distance, 9)) for r in res] == _exact(lib, query, 5)
+    assert gone.pose_id not in [r.pose_id for r in lib.search(Query(new[0].pose), k=3)]  # deleted: masked out
+    # a merge (here forced by a small threshold) builds the new base's index in the background
+    monkeypatch.setattr(cache_keeper, "MERGE_MIN_ROWS", 100)
+    lib.search(query, k=5)
+    lib.wait_for_cache()
     assert lib._ann is not first and lib._ann.generation == lib.generation()
     assert AnnIndex.load(lib.path).generation == lib.generation()  # saved again
-    assert [(r.image, round(r.distance, 9)) for r in res] == _exact(lib, query, 5)
+    assert [(r.image, round(r.distance, 9)) for r in lib.search(query, k=5)] == _exact(lib, query, 5)
 
 
 def test_saved_index_is_reused_by_a_reader_and_a_broken_one_rebuilt(lib, tmp_path, monkeypatch):
     query = Query(random_pose(np.random.default_rng(6), jitter=0.3))
     want = [(r.image, r.distance) for r in lib.search(query, k=5)]
+    lib.wait_for_cache()
     builds = []
     real_build = AnnIndex.build.__func__
 
@@ -136,7 +153,8 @@ def test_saved_index_is_reused_by_a_reader_and_a_broken_one_rebuilt(lib, tmp_pat
     with Library.open(lib.path, readonly=True) as reader:
         reader.ann_threshold = 0
         assert [(r.image, r.distance) for r in reader.search(query, k=5)] == want
-    assert builds == [1]
+        reader.wait_for_cache()
+        assert builds == [1] and isinstance(reader._ann, AnnIndex)  # rebuilt in the background
 
 
 def test_without_faiss_the_search_is_exact_and_says_so_once(tmp_path, monkeypatch, caplog):

@@ -23,6 +23,8 @@ from posefinder.models.imageio import MAX_IMAGE_PIXELS, decode_image, image_size
 from posefinder.models.library import Library
 from posefinder.models.library import database as db
 
+pytestmark = pytest.mark.torchfree
+
 
 def _run(capsys, *argv):
     code = main([str(a) for a in argv])

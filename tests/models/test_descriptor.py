@@ -14,6 +14,8 @@ from posefinder.models.descriptor import (
 )
 from posefinder.models.pose import Pose
 
+pytestmark = pytest.mark.torchfree
+
 
 def test_pairs_are_the_300_index_pairs():
     assert PAIRS.shape == (300, 2)

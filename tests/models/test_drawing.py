@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from library_helpers import random_pose
 from posefinder.models import skeleton
 from posefinder.models.drawing import OPENPOSE_COLORS, draw_skeleton, render_openpose
+
+pytestmark = pytest.mark.torchfree
 
 
 def test_draw_skeleton_marks_joints_and_leaves_the_input_alone():

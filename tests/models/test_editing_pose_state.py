@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from posefinder.models.editing import presets
 from posefinder.models.editing.pose_state import SkeletonState, place_missing, similarity_fit
 from posefinder.models import skeleton
 from posefinder.models.pose import Pose
+
+pytestmark = pytest.mark.torchfree
+
 
 I = skeleton.INDEX  # noqa: E741
 

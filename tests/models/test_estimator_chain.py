@@ -9,12 +9,14 @@ import urllib.error
 import numpy as np
 import pytest
 
-from estimator_fakes import tiny_model_file
-from posefinder.app import cli
-from posefinder.models import nets, paths, skeleton
-from posefinder.models.errors import ModelError
-from posefinder.models.estimators import chain, rcnn
-from posefinder.models.weights import ModelStore
+pytest.importorskip("torch")
+
+from estimator_fakes import tiny_model_file  # noqa: E402
+from posefinder.app import cli  # noqa: E402
+from posefinder.models import nets, paths, skeleton  # noqa: E402
+from posefinder.models.errors import ModelError  # noqa: E402
+from posefinder.models.estimators import chain, rcnn  # noqa: E402
+from posefinder.models.weights import ModelStore  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

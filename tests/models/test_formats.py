@@ -10,6 +10,8 @@ from posefinder.models.errors import PoseFileError
 from posefinder.models.formats import PoseRecord, read_poses, write_poses
 from posefinder.models.pose import Pose
 
+pytestmark = pytest.mark.torchfree
+
 
 def make_pose(seed=0, image_size=(640, 480), source="hand", absent=()):
     rng = np.random.default_rng(seed)

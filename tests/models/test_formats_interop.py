@@ -15,6 +15,9 @@ from posefinder.models import skeleton
 from posefinder.models.formats import PoseRecord, read_poses, write_poses
 from posefinder.models.pose import Pose
 
+pytestmark = pytest.mark.torchfree
+
+
 I = skeleton.INDEX
 
 #: OpenPose-18 (COCO-OpenPose) order as ControlNet editors write it, written out independently of the reader.

@@ -22,6 +22,7 @@ from format_files import (
 from posefinder.models.errors import ImageError
 from posefinder.models.imageio import image_size, load_image, read_bytes, read_image
 
+pytestmark = pytest.mark.torchfree
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "art-files"
 CLIP = SHARED / "test.clip"
 needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason="../shared/data/art-files/test.clip is absent")

@@ -19,6 +19,8 @@ from posefinder.models.estimators import chain
 from posefinder.models.library import Library
 from posefinder.models.library.indexer import default_runner
 
+pytestmark = pytest.mark.torchfree
+
 
 class FakeEstimator:
     """Deterministic 'poses' from image content: one character, a second one for bright images."""

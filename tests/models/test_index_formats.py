@@ -13,6 +13,7 @@ from posefinder.models.imageio import save_image
 from posefinder.models.library import Library
 from posefinder.models.pose import Pose
 
+pytestmark = pytest.mark.torchfree
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and byte names are POSIX")
 
 

@@ -7,11 +7,14 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 from library_helpers import random_pose, write_pngs
 from test_index import FakeEstimator
 
 from posefinder.models.library import Library
 from posefinder.models.library.indexer import default_runner
+
+pytestmark = pytest.mark.torchfree
 
 
 def _index(lib, folders=None):

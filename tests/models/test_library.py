@@ -14,6 +14,8 @@ from posefinder.models.library import Library, LibraryCounts
 from posefinder.models.library import cache as cache_mod
 from posefinder.models.library import database as db
 
+pytestmark = pytest.mark.torchfree
+
 
 def _records(n=50, seed=0, prefix="img"):
     return [PoseRecord(p, f"{prefix}{i}.png") for i, p in enumerate(random_poses(n, seed=seed))]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from posefinder.models import nets, skeleton
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
+
+from posefinder.models import nets, skeleton  # noqa: E402
 
 
 def _finite(t: torch.Tensor) -> bool:

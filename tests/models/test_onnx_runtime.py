@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from estimator_fakes import blob_image, tiny_model_file
-from posefinder.models.estimators import onnx_runtime
-from posefinder.models.estimators.paper import PaperModelEstimator
+pytest.importorskip("torch")
+
+from estimator_fakes import blob_image, tiny_model_file  # noqa: E402
+from posefinder.models.estimators import onnx_runtime  # noqa: E402
+from posefinder.models.estimators.paper import PaperModelEstimator  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not onnx_runtime.can_export(), reason="onnxruntime/onnx/onnxscript not installed")
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from posefinder.models import paths
+
+pytestmark = pytest.mark.torchfree
 
 
 def test_posefinder_home_is_the_root_of_every_user_folder(tmp_path, monkeypatch):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from estimator_fakes import BlobPoseNet, RedSegmenter, blob_image, tiny_model_file
-from posefinder.models.errors import ModelError
-from posefinder.models.estimators.paper import PaperModelEstimator
-from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline
-from posefinder.models.estimators.regions import RegionRules, character_regions, mask_box
+pytest.importorskip("torch")
+
+from estimator_fakes import BlobPoseNet, RedSegmenter, blob_image, tiny_model_file  # noqa: E402
+from posefinder.models.errors import ModelError  # noqa: E402
+from posefinder.models.estimators.paper import PaperModelEstimator  # noqa: E402
+from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline  # noqa: E402
+from posefinder.models.estimators.regions import RegionRules, character_regions, mask_box  # noqa: E402
 
 
 def pipeline(**kw) -> PosePipeline:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from estimator_fakes import BlobPoseNet, RedSegmenter, blob_image
-from posefinder.models.estimators.geometry import (
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
+
+from estimator_fakes import BlobPoseNet, RedSegmenter, blob_image  # noqa: E402
+from posefinder.models.estimators.geometry import (  # noqa: E402
     CropBox,
     bbox_center,
     crop_to_heatmap,
@@ -17,8 +20,8 @@ from posefinder.models.estimators.geometry import (
     square_crop_box,
     whole_image_box,
 )
-from posefinder.models.estimators.heatmaps import decode_heatmaps
-from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline
+from posefinder.models.estimators.heatmaps import decode_heatmaps  # noqa: E402
+from posefinder.models.estimators.pipeline import PipelineSettings, PosePipeline  # noqa: E402
 
 
 def pipeline(segmenter=True, input_size=128, heatmap_size=64, **kw) -> PosePipeline:

@@ -4,6 +4,8 @@ import pytest
 from posefinder.models import skeleton
 from posefinder.models.pose import Pose
 
+pytestmark = pytest.mark.torchfree
+
 
 def _pose():
     kp = np.zeros((25, 3))

@@ -14,6 +14,8 @@ from posefinder.models.library import Library
 from posefinder.models.library.cache import build_index
 from posefinder.models.library.search import exact_knn
 
+pytestmark = pytest.mark.torchfree
+
 
 def _index_of(poses):
     kp = np.stack([p.keypoints for p in poses])

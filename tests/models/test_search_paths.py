@@ -9,9 +9,12 @@ from library_helpers import random_pose, random_poses
 from posefinder.models import skeleton
 from posefinder.models.descriptor import Query, query_distance
 from posefinder.models.library import search
+from posefinder.models.library.search import pruning, scan
 from posefinder.models.library.cache import build_index
 from posefinder.models.library.search import exact_knn, plan_query
 from posefinder.models.pose import Pose
+
+pytestmark = pytest.mark.torchfree
 
 
 def _index_of(poses, pose_ids=None):
@@ -49,8 +52,8 @@ def _many_pattern_poses(n, seed):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of a few rows, so that patterns straddle blocks and the running threshold is exercised."""
-    monkeypatch.setattr(search, "BLOCK_ROWS", 97)
-    monkeypatch.setattr(search, "GATHER_ROWS", 31)
+    monkeypatch.setattr(scan, "BLOCK_ROWS", 97)
+    monkeypatch.setattr(scan, "GATHER_ROWS", 31)
 
 
 def _assert_same(got, ref, k, poses_index):
@@ -144,8 +147,8 @@ def test_the_pass_value_is_a_lower_bound_of_the_exact_distance():
     for joints, mirror, weight in [(None, False, 0.0), (rng.random(25) < 0.6, True, 0.0), (None, True, 1.5)]:
         query = Query(random_pose(rng, drop=0.1), joints=joints, mirror=mirror, orientation_weight=weight)
         plans = plan_query(index, query)
-        lower = search._block_lower(index, plans, slice(0, len(index)), None)
-        exact, _ = search.exact_distances_sq(index, plans, np.arange(len(index)))
+        lower = scan._block_lower(index, plans, slice(0, len(index)), None)
+        exact, _ = scan.exact_distances_sq(index, plans, np.arange(len(index)))
         assert np.array_equal(np.isfinite(lower), np.isfinite(exact))
         fin = np.isfinite(exact)
         assert np.all(lower[fin] <= exact[fin])
@@ -170,19 +173,19 @@ def test_the_projection_value_is_a_lower_bound_and_prunes_most_rows(monkeypatch)
     for mirror, joints, weight in [(False, None, 0.0), (True, None, 0.0), (True, None, 2.0), (False, upper, 0.0)]:
         query = Query(random_pose(rng, jitter=0.2), joints=joints, mirror=mirror, orientation_weight=weight)
         plans = plan_query(index, query)
-        lower = search._projection_lower(index, plans, slice(0, len(index)))
-        exact, _ = search.exact_distances_sq(index, plans, np.arange(len(index)))
+        lower = pruning._projection_lower(index, plans, slice(0, len(index)))
+        exact, _ = scan.exact_distances_sq(index, plans, np.arange(len(index)))
         fin = np.isfinite(lower)
         assert fin.sum() > (3000 if joints is None else 250) and np.all(lower[fin] <= exact[fin])
         seen = []
-        real = search._block_lower
+        real = scan._block_lower
         def counting(i, p, sel, rows):
             seen.append(sel.stop - sel.start if rows is None else len(rows))
             return real(i, p, sel, rows)
 
-        monkeypatch.setattr(search, "_block_lower", counting)
+        monkeypatch.setattr(scan, "_block_lower", counting)
         got = exact_knn(index, query, 10)
-        monkeypatch.setattr(search, "_block_lower", real)
+        monkeypatch.setattr(scan, "_block_lower", real)
         want = exact_knn(_without_projection(index), query, 10)
         assert got.rows.tolist() == want.rows.tolist() and np.array_equal(got.distances, want.distances)
         assert got.mirrored.tolist() == want.mirrored.tolist()

@@ -3,6 +3,8 @@ import pytest
 
 from posefinder.models import skeleton
 
+pytestmark = pytest.mark.torchfree
+
 
 def test_order_and_counts():
     assert skeleton.NUM_KEYPOINTS == 25

@@ -7,11 +7,14 @@ import pickle
 from pathlib import Path
 
 import pytest
-import torch
 
-from posefinder.models import nets, paths, skeleton, weights
-from posefinder.models.errors import ModelError
-from posefinder.models.nets.bundle import ModelBundle
+pytest.importorskip("torch")
+
+import torch  # noqa: E402
+
+from posefinder.models import nets, paths, skeleton, weights  # noqa: E402
+from posefinder.models.errors import ModelError  # noqa: E402
+from posefinder.models.nets.bundle import ModelBundle  # noqa: E402
 
 
 def tiny_bundle(arch: str = "pose_matching", segmenter: bool = True, seed: int = 0) -> ModelBundle:
