@@ -43,6 +43,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from posefinder.models import paths, skeleton
 from posefinder.models.errors import ModelError
 
@@ -69,6 +71,9 @@ DEFAULT_INFERENCE: dict[str, Any] = {
     "absent_score": 0.0,  # a joint scoring below this is absent (v=0); 0: every joint is given
     "max_characters": 4,  # characters per image at most (mask components, largest first)
     "refine": True,  # without a segmenter: a second pass cropped around the first pass's keypoints
+    "segmenter_resize": "longer",  # segmenter input: longer side letterboxed, or "shorter" side (authors')
+    "segmenter_fill": None,  # letterbox / alpha colour of the segmenter input (None: "fill")
+    "midpoints": "network",  # the 8 midpoints from their heatmaps, or "endpoints": rebuilt from their ends
 }
 
 #: Names a model may not be installed under (they name chain entries).
@@ -261,6 +266,21 @@ def save_model(path: str | Path, bundle, card: ModelCard | dict) -> Path:
     text = json.dumps(card.to_dict(), indent=1, sort_keys=False)
     tmp = path.with_name(".tmp-" + path.name)
     save_file(state, str(tmp), metadata={"format": FORMAT, METADATA_KEY: text})
+    tmp.replace(path)
+    _write_text(card_path(path), text + "\n")
+    return path
+
+
+def save_arrays(path: str | Path, state: dict, card: ModelCard) -> Path:
+    """save_model for weights already in numpy (converted checkpoints): no torch needed."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    card.validate(str(path))
+    text = json.dumps(card.to_dict(), indent=1, sort_keys=False)
+    tmp = path.with_name(".tmp-" + path.name)
+    save_file({k: np.require(v, requirements="C") for k, v in state.items()}, str(tmp),
+              metadata={"format": FORMAT, METADATA_KEY: text})  # fmt: skip
     tmp.replace(path)
     _write_text(card_path(path), text + "\n")
     return path
