@@ -318,7 +318,10 @@ def _check_weights_file(path: Path) -> None:
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
     if path.suffix != WEIGHTS_SUFFIX:
-        raise ModelError(f"{path}: a PoseFinder model is a {WEIGHTS_SUFFIX} file (pickled .pt/.ckpt files are refused)")
+        raise ModelError(
+            f"{path}: a PoseFinder model is a {WEIGHTS_SUFFIX} file (pickled .pt/.ckpt files are refused; "
+            "the paper authors' .ckpt files are converted by `posefinder models import`)"
+        )
     if not path.is_file():
         raise ModelError(f"{path}: is not a file")
 

@@ -64,6 +64,8 @@ class FeatMatchRef(nn.Module):
                                   RefResBlock(64, 32), conv3(32, 25)),
         })  # fmt: skip
 
+    output_conv = "keypoint_head.head.5"
+
     def forward(self, x):
         r, k = self.resnet, self.keypoint_head
         h = r.relu(r.bn1(r.conv1((resize(x, 256) - MEAN) / STD)))
@@ -117,6 +119,15 @@ def randomise(module: nn.Module, seed: int, size: tuple[int, int] = (256, 256)) 
         for m in norms:
             m.momentum = 0.1
     return module.eval()
+
+
+def scale_output(module: nn.Module, name: str, factor: float) -> nn.Module:
+    """Scales the last layer so that random logits have a trained network's range (a few units)."""
+    layer = module.get_submodule(name)
+    with torch.no_grad():
+        layer.weight.mul_(factor)
+        layer.bias.mul_(factor)
+    return module
 
 
 def keys_json(shared_data: Path, name: str) -> dict:

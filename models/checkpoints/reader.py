@@ -229,8 +229,10 @@ class CheckpointReader:
             raise CheckpointError(f"{self.name}: data.pkl unreadable (truncated zip? {exc})") from None
         try:
             return _Unpickler(io.BytesIO(data), self).load()
-        except CheckpointError:
-            raise
+        except CheckpointError as exc:
+            if str(exc).startswith(f"{self.name}: "):
+                raise
+            raise CheckpointError(f"{self.name}: {exc}") from None
         except Exception as exc:  # a broken pickle raises anything from UnpicklingError to IndexError
             raise CheckpointError(f"{self.name}: broken pickle ({type(exc).__name__}: {str(exc)[:120]})") from None
 
