@@ -298,6 +298,8 @@ class MainWindow(QMainWindow):
         a_cancel = action("cancelIndex", "&Cancel Indexing", self.library_panel.cancel_index)
         a_about = action("about", "&About PoseFinder", self._about)
         a_models = action("models", "Pose &Models…", self._show_models)
+        a_import_models = action("importPaperModels", "&Import the Paper's Models…", lambda: self.paper_import.ask(),
+                                 None, "Import the authors' released bizarre_pose_models.zip")  # fmt: skip
 
         self.presets_menu = None
         bar = self.menuBar()
@@ -333,6 +335,7 @@ class MainWindow(QMainWindow):
             m_lib.addAction(a)
         m_help = bar.addMenu("&Help")
         m_help.addAction(a_models)
+        m_help.addAction(a_import_models)
         m_help.addAction(a_about)
 
         tb = QToolBar("Pose")
@@ -768,7 +771,22 @@ class MainWindow(QMainWindow):
             lines.append(f"• {a.name}: {state}")
         if not any(a.available for a in chain.describe_chain()):
             lines.append("\n" + chain.NO_MODEL_MESSAGE)
-        QMessageBox.information(self, "Pose models", "\n".join(lines) or chain.NO_MODEL_MESSAGE)
+        box = QMessageBox(QMessageBox.Icon.Information, "Pose models", "\n".join(lines) or chain.NO_MODEL_MESSAGE,
+                          QMessageBox.StandardButton.Close, self)  # fmt: skip
+        from_zip = box.addButton("Import the paper's models…", QMessageBox.ButtonRole.ActionRole)
+        from_folder = box.addButton("…from a folder", QMessageBox.ButtonRole.ActionRole)
+        box.exec()
+        if box.clickedButton() in (from_zip, from_folder):
+            self.paper_import.ask(folder=box.clickedButton() is from_folder)
+
+    @property
+    def paper_import(self):
+        """Help > Import the paper's models (app/gui/model_import.py)."""
+        if getattr(self, "_paper_import", None) is None:
+            from posefinder.app.gui.model_import import PaperModelsImport
+
+            self._paper_import = PaperModelsImport(self, self._start_task)
+        return self._paper_import
 
     def _about(self) -> None:
         from posefinder import __version__
