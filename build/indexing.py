@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from posefinder.models.errors import ImageError, PoseFinderError
+from posefinder.models.imageio.decoded import Decoded
 
 
 def resolve_estimator(spec: str | None, device: str = "cpu"):
@@ -44,7 +45,7 @@ def parse_devices(text: str) -> list[str]:
 
 
 class _Images:
-    """Map-style dataset of image paths: (index, RGB array or None, error message or None)."""
+    """Map-style dataset of image paths: (index, RGB array or None, ImageError or None, canvas size or None)."""
 
     def __init__(self, paths: Sequence[Path]) -> None:
         self.paths = list(paths)
@@ -53,12 +54,15 @@ class _Images:
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        from posefinder.models.imageio import load_image
+        from posefinder.models.imageio import read_image
 
         try:
-            return i, load_image(self.paths[i]), None
+            decoded = read_image(self.paths[i])
+            return i, decoded.image, None, decoded.canvas_size
+        except ImageError as exc:
+            return i, None, exc, None
         except PoseFinderError as exc:
-            return i, None, str(exc)
+            return i, None, ImageError(str(exc)), None
 
 
 def _as_list(batch):
@@ -112,18 +116,20 @@ class BatchRunner:
     def _drain(self, paths, pending, direct):
         for batch, job in pending:
             results = job.result() if job is not None else self._estimate(direct, batch)
-            for (i, image, error), result in zip(batch, results):
+            for (i, image, error, canvas), result in zip(batch, results):
                 self.images_seen += 1
                 if error is not None:
-                    yield paths[i], ImageError(error)
+                    yield paths[i], error
                 else:
-                    yield paths[i], result, image
+                    if isinstance(result, list):  # a working file's preview: poses in canvas pixels
+                        result = Decoded(image, kind="", canvas_size=canvas).to_canvas(result)
+                    yield paths[i], result, image, canvas
 
     @staticmethod
     def _estimate(estimator, batch) -> list:
         """Poses per sample of a batch (None for undecodable ones); a batch that fails is retried image by
         image so that one bad image costs only itself."""
-        good = [(k, image) for k, (_, image, error) in enumerate(batch) if error is None]
+        good = [(k, image) for k, (_, image, error, _) in enumerate(batch) if error is None]
         results: list = [None] * len(batch)
         if not good:
             return results

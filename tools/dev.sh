@@ -18,7 +18,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.posefinder-deps" 2>/dev/null)
   rm -rf "$venv"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
-  "$venv/bin/python" -m pip install --quiet -e "$root[test,train,ann]"
+  "$venv/bin/python" -m pip install --quiet -e "$root[test,train,ann,formats]"
   echo "$deps_stamp" > "$venv/.posefinder-deps"
   echo "$root" > "$venv/.posefinder-root"
 elif [ "$(cat "$venv/.posefinder-root" 2>/dev/null)" != "$root" ]; then

@@ -58,6 +58,10 @@ def run(args) -> int:
           f"a character, {counts.images_not_estimated} waiting for a pose model")  # fmt: skip
     if report.model_message and report.not_estimated:
         print(f"posefinder: {report.not_estimated} images recorded without poses: {report.model_message}", file=sys.stderr)
+    if report.unavailable_line():
+        print(f"posefinder: {report.unavailable_line()}", file=sys.stderr)
+    if report.skipped:
+        print(f"posefinder: {len(report.skipped)} entries skipped: not regular files (FIFOs, sockets, devices)", file=sys.stderr)
     if report.bad:
         print(f"posefinder: error: {len(report.bad)} images could not be read (listed above); the others are indexed",
               file=sys.stderr)  # fmt: skip

@@ -43,7 +43,7 @@ def run(args) -> int:
     from posefinder.models.errors import ImageError, PoseFinderError
     from posefinder.models.estimators import chain
     from posefinder.models.formats import PoseRecord
-    from posefinder.models.imageio import load_image
+    from posefinder.models.imageio import read_image
 
     draw_paths = _draw_targets(args.draw, args.images) if args.draw else None
     estimator = chain.select_estimator(args.model, device=args.device)
@@ -52,15 +52,17 @@ def run(args) -> int:
     failed = 0
     for i, path in enumerate(args.images):
         try:
-            image = load_image(path)
+            decoded = read_image(path)
         except ImageError as exc:
             print(f"posefinder: error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        poses = estimator.estimate(image)
-        results.append((path, poses, (image.shape[1], image.shape[0])))
+        image = decoded.image
+        found = estimator.estimate(image)
+        poses = decoded.to_canvas(found)  # a working file's preview: poses in canvas pixels
+        results.append((path, poses, decoded.canvas_size))
         if draw_paths is not None:
-            _draw(image, poses, draw_paths[i])
+            _draw(image, found, draw_paths[i])
     records = [PoseRecord(p, str(path)) for path, poses, _ in results for p in poses]
     text = _formatted(records, results, args.fmt)
     if args.output:

@@ -17,7 +17,8 @@ from posefinder.models.errors import ImageError
 from posefinder.models.imageio import MAX_IMAGE_PIXELS, decode_image, is_image_path, load_image
 
 #: Encoded image types a drop or a paste may carry as bytes, most faithful first.
-ENCODED_IMAGE_TYPES = ("image/png", "image/webp", "image/jpeg", "image/bmp", "image/gif", "image/tiff")
+ENCODED_IMAGE_TYPES = ("image/png", "image/webp", "image/jpeg", "image/bmp", "image/gif", "image/tiff", "image/avif",
+                       "image/heic", "image/jxl", "image/vnd.adobe.photoshop")
 
 
 def has_image(mime: QMimeData) -> bool:

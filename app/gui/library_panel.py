@@ -118,7 +118,9 @@ class LibraryPanel(QWidget):
         lay.addWidget(self.folder_list)
         row = QHBoxLayout()
         self.add_button = QPushButton("Add folder…")
-        self.add_button.setToolTip("Add a folder of images; it is indexed right away")
+        from posefinder.models.imageio import supported_types_text
+
+        self.add_button.setToolTip(f"Add a folder of images; it is indexed right away. {supported_types_text()}")
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the selected folder and its poses from the library (files stay)")
         row.addWidget(self.add_button)
@@ -292,7 +294,9 @@ class LibraryPanel(QWidget):
         return True
 
     def _ask_add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images")
+        from posefinder.models.imageio import supported_types_text
+
+        folder = QFileDialog.getExistingDirectory(self, f"Add a folder of images ({supported_types_text()})")
         if folder:
             self.add_folder(Path(folder))
 
@@ -403,6 +407,8 @@ class LibraryPanel(QWidget):
             text = ("Cancelled: " if outcome.cancelled else "Done: ") + outcome.summary()
             if outcome.model_message:
                 text += f". {outcome.model_message}"
+            if outcome.unavailable_line():
+                text += f". {outcome.unavailable_line()}"
             if outcome.cancelled:
                 text += ". Index again to continue."
         self.status.setText(text)

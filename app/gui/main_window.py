@@ -643,10 +643,9 @@ class MainWindow(QMainWindow):
         self.autoPoseFinished.emit(True)
 
     def _ask_open_image(self) -> None:
-        from posefinder.models.imageio import IMAGE_SUFFIXES
+        from posefinder.models.imageio import open_dialog_filters
 
-        pattern = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
-        file, _ = QFileDialog.getOpenFileName(self, "Open an illustration", "", f"Images ({pattern})")
+        file, _ = QFileDialog.getOpenFileName(self, "Open an illustration", "", open_dialog_filters())
         if file:
             self.open_image(Path(file))
 

@@ -44,6 +44,7 @@ from posefinder.app.gui.image_drop import rgb_to_qimage
 from posefinder.app.gui.settings import K_RANGE, SearchOptions
 from posefinder.app.gui.theme import COLORS
 from posefinder.app.gui.workers import LRUCache, ThumbnailLoader
+from posefinder.models.files import readable_name
 from posefinder.models.library.thumbs import THUMB_PX
 
 #: Rendered tiles kept in memory.
@@ -63,8 +64,21 @@ ORIENTATION_CHOICES: tuple[tuple[str, float], ...] = (
 
 
 def display_name(result) -> str:
-    """What a result's tile shows: the file name of its image."""
-    return Path(str(result.image)).name or str(result.image)
+    """What a result's tile shows: the file name of its image, with the application's name when it is a
+    painting application's working file ("pose.clip · Clip Studio")."""
+    from posefinder.models.imageio import WORKING_FILE_KINDS
+
+    name = Path(str(result.image)).name or str(result.image)
+    kind = WORKING_FILE_KINDS.get(Path(name).suffix.lower())
+    return f"{name} · {kind}" if kind else name
+
+
+def open_label(result) -> str:
+    """The context menu's open action: "Open in Krita" for a working file, else "Open"."""
+    from posefinder.models.imageio import WORKING_FILE_KINDS
+
+    kind = WORKING_FILE_KINDS.get(Path(str(result.image)).suffix.lower())
+    return f"Open in {kind}" if kind else "Open"
 
 
 # -- tile rendering (worker threads) ---------------------------------------------------------------------------
@@ -168,7 +182,7 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return display_name(r)
         if role == Qt.ItemDataRole.ToolTipRole:
-            where = str(r.path) if r.path is not None else f"{r.image} (pose imported without its image file)"
+            where = readable_name(r.path) if r.path is not None else f"{r.image} (pose imported without its image file)"
             extra = ", mirrored" if r.mirrored else ""
             return f"{where}\ndistance {r.distance:.4f}{extra}\npose: {r.pose.source}"
         if role == self.ResultRole:
@@ -370,7 +384,7 @@ class ResultsView(QListView):
     def copy_path(self, result) -> None:
         if result is None:
             return
-        text = str(result.path) if result.path is not None else str(result.image)
+        text = readable_name(result.path) if result.path is not None else str(result.image)
         QGuiApplication.clipboard().setText(text)
         self.message.emit(f"copied {text}")
 
@@ -388,7 +402,7 @@ class ResultsView(QListView):
             menu.addAction(action)
             return action
 
-        add("Open", lambda: self.open_result(result), has_file)
+        add(open_label(result), lambda: self.open_result(result), has_file)  # in the file's own application
         add("Show in folder", lambda: self.reveal_result(result), has_file)
         add("Copy path", lambda: self.copy_path(result))
         menu.addSeparator()

@@ -73,6 +73,10 @@ def run(args) -> int:
     print(report.summary())
     print(f"library: {counts.images} images, {counts.poses} poses; {runner.images_seen} images estimated in "
           f"{elapsed:.1f} s on {', '.join(e.device if hasattr(e, 'device') else 'cpu' for e in estimators)}")
+    if report.unavailable_line():
+        print(f"posefinder-train: {report.unavailable_line()}", file=sys.stderr)
+    if report.skipped:
+        print(f"posefinder-train: {len(report.skipped)} entries skipped: not regular files (FIFOs, sockets, devices)", file=sys.stderr)
     if report.bad:
         print(f"posefinder-train: error: {len(report.bad)} images could not be read; the others are indexed",
               file=sys.stderr)  # fmt: skip

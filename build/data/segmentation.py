@@ -21,7 +21,8 @@ import numpy as np
 from posefinder.build.data.danbooru import DatasetError, iter_image_files
 from posefinder.build.data.seeding import sample_rng
 from posefinder.build.data.splits import split_of
-from posefinder.models.imageio import load_image, load_image_rgba
+from posefinder.models.errors import ImageError
+from posefinder.models.imageio import has_transparency, load_image, load_image_rgba
 
 #: Share of samples without a foreground (paper section 4.3: "5% chance of having no foreground").
 BACKGROUND_ONLY_P = 0.05
@@ -74,15 +75,12 @@ class ImageFolder:
 def foreground_folder(folder: str | Path) -> ImageFolder:
     """RGBA foregrounds: every image under folder whose file has an alpha channel (the others are skipped:
     the paper drops foregrounds without transparency)."""
-    from PIL import Image
-
     source = ImageFolder(folder, rgba=True)
     keep = []
     for path in source.paths:
         try:
-            with Image.open(path) as img:
-                has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-        except OSError:
+            has_alpha = has_transparency(path)
+        except ImageError:
             continue
         if has_alpha:
             keep.append(path)

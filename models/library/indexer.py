@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from posefinder.models.errors import ImageError, LibraryError, ModelError, PoseFinderError
+from posefinder.models.files import readable_name, stored_name
 from posefinder.models.library import database as db
 from posefinder.models.library.records import IndexReport
 from posefinder.models.library.thumbs import content_hash, make_thumbnail, thumb_path
@@ -57,31 +58,37 @@ class _Work:
 
 
 def default_runner(estimator=None) -> Runner:
-    """load_image + estimator.estimate per path; with no estimator, decode only (result None)."""
-    from posefinder.models.imageio import load_image
+    """read_image + estimator.estimate per path; with no estimator, decode only (result None). A working
+    file's poses are in canvas pixels (scaled from its preview); its canvas size is the 4th item."""
+    from posefinder.models.imageio import read_image
 
     def run(paths: list[Path]) -> Iterator[tuple]:
         for path in paths:
             try:
-                image = load_image(path)
+                decoded = read_image(path)
             except PoseFinderError as exc:
                 yield path, exc
                 continue
+            image, canvas = decoded.image, decoded.canvas_size
             if estimator is None:
-                yield path, None, image
+                yield path, None, image, canvas
                 continue
             try:
-                poses = estimator.estimate(image)
+                poses = decoded.to_canvas(list(estimator.estimate(image)))
             except PoseFinderError as exc:
-                yield path, exc, image
+                yield path, exc, image, canvas
                 continue
-            yield path, list(poses), image
+            yield path, poses, image, canvas
 
     return run
 
 
-def scan_folder(folder: Path, skip: Path | None = None) -> list[tuple[Path, int, int]]:
-    """[(path, size, mtime_ns)] of the image files under folder, sorted by path."""
+def scan_folder(folder: Path, skip: Path | None = None, skipped: list[str] | None = None) -> list[tuple[Path, int, int]]:
+    """[(path, size, mtime_ns)] of the regular image files under folder (links followed), sorted by path.
+    FIFOs, sockets and devices, also behind links, are never opened: their reasons go to skipped."""
+    import stat
+
+    from posefinder.models.files import entry_kind, not_regular_reason
     from posefinder.models.imageio import IMAGE_SUFFIXES
 
     out = []
@@ -98,6 +105,10 @@ def scan_folder(folder: Path, skip: Path | None = None) -> list[tuple[Path, int,
             try:
                 st = os.stat(p)
             except OSError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
+                if skipped is not None and (st is None or entry_kind(st.st_mode) is not None):
+                    skipped.append(not_regular_reason(p) or f"{p}: not a regular file; skipped")
                 continue
             out.append((Path(p), int(st.st_size), int(st.st_mtime_ns)))
     out.sort(key=lambda t: str(t[0]))
@@ -151,9 +162,10 @@ def index_folders(
             )
         }
         seen = set()
-        for path, size, mtime in scan_folder(folder, skip=lib_dir):
+        skipped: list[str] = []
+        for path, size, mtime in scan_folder(folder, skip=lib_dir, skipped=skipped):
             report.scanned += 1
-            key = str(path)
+            key = stored_name(path)
             seen.add(key)
             rec = recorded.get(key)
             if rec is None:
@@ -169,6 +181,10 @@ def index_folders(
                     report.unchanged += 1
             else:
                 work.append(_Work(path, fid, size, mtime, "changed", image_id=rec[0], old_hash=rec[4]))
+        report.skipped += skipped
+        if log:
+            for line in skipped:
+                log(line)
         for key, rec in recorded.items():
             if key not in seen:
                 missing[rec[0]] = (key, rec[4], fid)
@@ -232,12 +248,14 @@ class _RunState:
 
 
 def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
+    from posefinder.models.imageio.plugins import FormatUnavailable
     lib, report = state.lib, state.report
     con = lib._con()
     to_run: list[_Work] = []
     moves: list[tuple[_Work, int]] = []
     touch: list[_Work] = []  # same content, new size/mtime
     bad_read: list[tuple[_Work, str]] = []
+    unavailable: set[str] = set()
     missing_by_hash: dict[str, int] = {}
     for iid, (_, h, _) in missing.items():
         if h is not None:
@@ -245,8 +263,8 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
     for w in batch:
         try:
             w.content_hash = content_hash(w.path)
-        except OSError as exc:
-            bad_read.append((w, f"{w.path}: cannot read ({exc.strerror})"))
+        except (OSError, ImageError) as exc:
+            bad_read.append((w, str(exc) if isinstance(exc, ImageError) else f"{readable_name(w.path)}: cannot read ({exc.strerror})"))
             continue
         if w.kind == "new" and w.content_hash in missing_by_hash:
             iid = missing_by_hash.pop(w.content_hash)
@@ -268,7 +286,11 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
             w = by_path.get(str(path))
             if w is None:
                 continue
-            facts = _image_facts(lib, w, result, image, state.thumbnails)
+            if isinstance(result, FormatUnavailable):  # counted once per type; read when the extra is there
+                report.unavailable[result.kind] = report.unavailable.get(result.kind, 0) + 1
+                unavailable.add(str(path))
+                continue
+            facts = _image_facts(lib, w, result, image, state.thumbnails, item[3] if len(item) > 3 else None)
             results[str(path)] = (result, facts)
 
     with lib._write() as wcon:
@@ -277,7 +299,7 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
         for w, iid in moves:
             wcon.execute(
                 "UPDATE images SET path = ?, name = ?, folder_id = ?, size = ?, mtime_ns = ? WHERE id = ?",
-                (str(w.path), str(w.path), w.folder_id, w.size, w.mtime_ns, iid),
+                (stored_name(w.path), readable_name(w.path), w.folder_id, w.size, w.mtime_ns, iid),
             )
             wcon.execute("UPDATE poses SET gen = ? WHERE image_id = ?", (gen, iid))
             changed = True
@@ -296,9 +318,11 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
             changed |= db.delete_poses(wcon, "image_id = ? AND source != ?", (iid, SOURCE_HAND), gen) > 0
             report.bad.append(reason)
         for w in to_run:
+            if str(w.path) in unavailable:
+                continue
             got = results.get(str(w.path))
             if got is None:
-                reason = f"{w.path}: the pose runner returned no result"
+                reason = f"{readable_name(w.path)}: the pose runner returned no result"
                 _record(wcon, w, db.BAD, reason, {}, report)
                 report.bad.append(reason)
                 continue
@@ -332,8 +356,8 @@ def _has_hand_pose(con, image_id: int | None) -> bool:
     return con.execute("SELECT 1 FROM poses WHERE image_id = ? AND source = ? LIMIT 1", (image_id, SOURCE_HAND)).fetchone() is not None
 
 
-def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool) -> dict:
-    """width/height (from the decoded image, else the header) and the thumbnail."""
+def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool, canvas=None) -> dict:
+    """width/height (a working file's canvas, else the decoded image's, else the header's) and the thumbnail."""
     from posefinder.models.imageio import image_size, load_image
 
     facts: dict = {}
@@ -345,7 +369,7 @@ def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bo
         except ImageError:
             image = None
     if image is not None:
-        facts["width"], facts["height"] = int(image.shape[1]), int(image.shape[0])
+        facts["width"], facts["height"] = (int(canvas[0]), int(canvas[1])) if canvas else (int(image.shape[1]), int(image.shape[0]))
         if thumbnails:
             try:
                 make_thumbnail(image, thumb_path(lib.path, w.content_hash))
@@ -365,7 +389,7 @@ def _record(con, w: _Work, status: str, error: str | None, facts: dict, report: 
         cur = con.execute(
             "INSERT INTO images (folder_id, path, name, origin, size, mtime_ns, hash, width, height, status, error,"
             " added) VALUES (?, ?, ?, 'index', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (w.folder_id, str(w.path), str(w.path), w.size, w.mtime_ns, w.content_hash, facts.get("width"),
+            (w.folder_id, stored_name(w.path), readable_name(w.path), w.size, w.mtime_ns, w.content_hash, facts.get("width"),
              facts.get("height"), status, error, time.time()),
         )  # fmt: skip
         w.image_id = int(cur.lastrowid)

@@ -23,6 +23,7 @@ from posefinder.models.library import database as db
 from posefinder.models.library.lock import WriterLock
 from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
 from posefinder.models.library.search import DescriptorIndex, exact_knn
+from posefinder.models.files import as_path
 from posefinder.models.library.thumbs import thumb_path
 from posefinder.models.pose import SOURCE_HAND, Pose
 
@@ -259,7 +260,7 @@ class Library:
         if row is None:
             raise LibraryError(f"no image {image_id} in the library (it was removed)")
         return ImageInfo(
-            int(row[0]), row[1], None if row[2] is None else Path(row[2]), None if row[3] is None else Path(row[3]),
+            int(row[0]), row[1], as_path(row[2]), None if row[3] is None else Path(row[3]),
             row[4], row[5], row[6], row[7], row[8], row[9],
         )  # fmt: skip
 
@@ -378,7 +379,7 @@ class Library:
                     pose_id=pid,
                     image_id=int(r[1]),
                     image=r[11],
-                    path=None if r[12] is None else Path(r[12]),
+                    path=as_path(r[12]),
                     distance=float(dist),
                     mirrored=bool(mir),
                     pose=db.row_to_pose(r[:11]),

@@ -76,6 +76,18 @@ class IndexReport:
     missing_folders: list[str] = field(default_factory=list)  # folders not found (nothing pruned there)
     model_message: str | None = None  # why no pose model ran, when none did
     cancelled: bool = False
+    skipped: list[str] = field(default_factory=list)  # "path: reason" of entries that are not regular files
+    unavailable: dict[str, int] = field(default_factory=dict)  # type -> files its missing plugin leaves unread
+
+    def unavailable_line(self) -> str | None:
+        """One line for every file left unread for want of the extra [formats], or None."""
+        if not self.unavailable:
+            return None
+        from posefinder.models.imageio.plugins import INSTALL_HINT
+
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.unavailable.items()))
+        total = sum(self.unavailable.values())
+        return f"{total} files not read ({kinds}): they need the optional formats support; {INSTALL_HINT}"
 
     def summary(self) -> str:
         parts = [
@@ -91,4 +103,8 @@ class IndexReport:
             parts.append(f"{self.not_estimated} waiting for a pose model")
         if self.bad:
             parts.append(f"{len(self.bad)} unreadable")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} not regular files")
+        if self.unavailable:
+            parts.append(f"{sum(self.unavailable.values())} need the formats extra")
         return ", ".join(parts) + (" (cancelled)" if self.cancelled else "")

@@ -13,9 +13,12 @@ HASH_CHUNK = 1 << 20
 
 
 def content_hash(path: Path) -> str:
-    """blake2b (128 bit) of a file's content, hex: what recognises a moved or copied file."""
+    """blake2b (128 bit) of a regular file's content, hex: what recognises a moved or copied file; ImageError
+    for a FIFO, socket or device."""
+    from posefinder.models.files import open_regular
+
     h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a FIFO or a device is refused, never read; no further than the size
         while True:
             chunk = f.read(HASH_CHUNK)
             if not chunk:
