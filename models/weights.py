@@ -286,6 +286,11 @@ def save_arrays(path: str | Path, state: dict, card: ModelCard) -> Path:
     return path
 
 
+def write_card(weights_path: str | Path, card: ModelCard) -> None:
+    """Rewrite the JSON card beside an installed model file."""
+    _write_text(card_path(weights_path), json.dumps(card.to_dict(), indent=1) + "\n")
+
+
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(".tmp-" + path.name)
     tmp.write_text(text, encoding="utf-8")

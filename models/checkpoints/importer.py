@@ -230,6 +230,8 @@ def _import_one(pose, segmenter, tagger, tagger_names, store, report: ImportRepo
         path = weights.save_arrays(Path(tmp) / f"{name}{weights.WEIGHTS_SUFFIX}", state, card)
         del state
         installed = store.install(path, name=name)
+    installed.card.extra["installed_from"] = pose.source.name  # not the scratch file it was installed from
+    weights.write_card(installed.weights_path, installed.card)
     say(1.0, f"{name}: installed")
     what = " + ".join(components) + (f" ({len(tagger_names[1])} tags)" if tagger_names else "")
     report.installed.append((installed.name, what))
