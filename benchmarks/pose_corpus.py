@@ -68,8 +68,8 @@ def load_base_poses(add_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray
 
 def generated_poses(n: int, rng: np.random.Generator) -> np.ndarray:
     """(n, 25, 3) standing figures with jittered joints (all 25 present), in pixels: the canvas's "standing"
-    preset (app/gui/presets.py, about one unit tall, y down) doubled, jittered, then scaled to pixels."""
-    from posefinder.app.gui.presets import preset_keypoints
+    preset (models/editing/presets.py, about one unit tall, y down) doubled, jittered, then scaled to pixels."""
+    from posefinder.models.editing.presets import preset_keypoints
 
     kp = np.zeros((n, K, 3))
     kp[:, :, :2] = preset_keypoints("standing") * 2.0

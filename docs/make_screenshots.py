@@ -1,5 +1,6 @@
-"""Renders the README's screenshots of the app (offscreen): the demo library searched with a hand-posed
-query, a result opened for correction over its image, and the welcome screen.
+"""Renders the README's screenshots of the app (offscreen): the demo library searched with a query posed
+as a mannequin (bones turned about their joints), a result opened for correction over its image, and the
+welcome screen.
 
     .venv/bin/python docs/make_screenshots.py [--library DEMO_LIBRARY] [--out docs/]
 
@@ -19,8 +20,27 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-#: The canvas preset posed for the search screenshot.
-QUERY_PRESET = "running"
+#: The query of the search screenshot, posed the way an artist poses the mannequin: from the standing
+#: figure, bones turned about their joints (degrees, clockwise on screen), as dragging them does.
+QUERY_BODY_TYPE = "teen"
+QUERY_TURNS: tuple[tuple[str, float], ...] = (
+    ("right_elbow", 115.0),  # the right arm swings up from the shoulder...
+    ("right_wrist", 35.0),  # ...the forearm turns about the elbow
+    ("left_elbow", -35.0),
+    ("left_wrist", -70.0),
+    ("left_knee", -30.0),  # a step: the thigh turns about the hip, the shin with it
+    ("left_ankle", 45.0),
+    ("right_knee", 8.0),
+    ("nose", -10.0),  # the head turns about the neck
+)
+
+
+def pose_query(canvas) -> None:
+    """Pose the canvas's skeleton as the screenshots' query, with the mannequin's moves."""
+    canvas.reset()
+    canvas.set_body_type(QUERY_BODY_TYPE)
+    for joint, degrees in QUERY_TURNS:
+        canvas.turn_joint(joint, degrees)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         args.library = ensure_demo_library()
     home = Path(tempfile.mkdtemp(prefix="posefinder-shots-"))
     from posefinder.app.gui import SCREENSHOT_SIZE, application, save_screenshot, wait_until_settled
-    from posefinder.app.gui.export import export_pose
+    from posefinder.models.editing.export import export_pose
     from posefinder.app.gui.main_window import MainWindow
     from posefinder.app.gui.settings import Settings
 
@@ -49,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. the demo library searched with a pose set on the canvas (through the gui command)
     w = window()
-    w.canvas.apply_preset(QUERY_PRESET)
-    query = home / f"{QUERY_PRESET}.json"
+    pose_query(w.canvas)
+    query = home / "query.json"
     export_pose(w.canvas.pose(), w.canvas.joint_mask(), query, "posefinder")
     w.close()
     shot = args.out / "screenshot-demo.png"
@@ -64,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. a result opened for correction: its image under the skeleton, the save banner
     w = window()
     w.open_library(args.library)
-    w.canvas.apply_preset(QUERY_PRESET)
+    pose_query(w.canvas)
     wait_until_settled(w)
     w.correct_pose(w.results.results()[0])
     wait_until_settled(w)

@@ -11,8 +11,10 @@ from posefinder.models import skeleton
 #: Visibility codes (COCO's): absent, guessed or occluded, visible.
 ABSENT, OCCLUDED, VISIBLE = 0, 1, 2
 
-#: Source of a pose that a person set or corrected by hand; re-indexing never overwrites it.
+#: Source of a pose that a person set or corrected by hand (on the canvas); re-indexing never overwrites it.
 SOURCE_HAND = "hand"
+#: Source of a pose read from an annotation file that does not say where its pose came from.
+SOURCE_ANNOTATION = "annotation"
 
 
 def _as_keypoints(keypoints) -> np.ndarray:

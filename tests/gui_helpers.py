@@ -55,6 +55,18 @@ def open_window(qtbot, library: Path | None = None, estimator=None, settings=Non
     return window
 
 
+def shown_canvas(qtbot, size=(520, 560)):
+    """A shown PoseCanvas of `size` on its own, closed at the test's end."""
+    from posefinder.app.gui.canvas import PoseCanvas
+
+    widget = PoseCanvas()
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 def wait_search(qtbot, window, done_before: int) -> list:
     """Wait until a search newer than `done_before` finished and none is pending; the results shown."""
     qtbot.waitUntil(lambda: window.searches_done() > done_before and window.search_idle(), timeout=SEARCH_TIMEOUT_MS)

@@ -21,7 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--orientation", type=float, default=0.0, metavar="W",
                         help="weight of the torso orientation term (0, the default, is the paper's ranking)")
     parser.add_argument("--folder", type=Path, metavar="DIR", help="only images under this folder")
-    parser.add_argument("--tag", action="append", default=[], metavar="TAG", help="only images with this tag")
+    parser.add_argument("--tag", action="append", default=[], metavar="TAG",
+                        help="only images with this tag (needs a tagged library: PoseFinder does not tag images "
+                             "yet)")
     parser.add_argument("--pose-index", type=int, default=0, metavar="N",
                         help="which pose of the file to use when it holds several (default 0, the first)")
     parser.add_argument("--json", action="store_true", help="print a JSON array, best first")
@@ -61,6 +63,8 @@ def run(args) -> int:
     query = Query(records[args.pose_index].pose, joints=_joint_mask(args), mirror=args.mirror,
                   orientation_weight=args.orientation)  # fmt: skip
     with Library.open(args.library, readonly=True) as lib:
+        if args.tag:
+            _check_tags(lib, args.tag)
         results = lib.search(query, k=args.k, folder=args.folder, tags=args.tag or None)
     if args.json:
         items = [json.dumps(_as_json(i, r)) for i, r in enumerate(results, 1)]
@@ -68,6 +72,24 @@ def run(args) -> int:
         return 0
     print(format_table(results))
     return 0
+
+
+#: What --tag says on a library without tags: nothing in PoseFinder writes tags yet.
+NO_TAGS_MESSAGE = (
+    "{lib}: the library has no tags, so --tag would find nothing; PoseFinder does not tag images yet "
+    "(tagging with the paper's tagger comes with a later version); search without --tag"
+)
+
+
+def _check_tags(lib, wanted: list[str]) -> None:
+    """LibraryError unless the library has every tag asked for: --tag never quietly returns nothing."""
+    from posefinder.models.errors import LibraryError
+
+    if not lib.tag_names():
+        raise LibraryError(NO_TAGS_MESSAGE.format(lib=lib.path))
+    missing = sorted(set(wanted) - set(lib.tag_names(wanted)))
+    if missing:
+        raise LibraryError(f"{lib.path}: no image of the library has the tag {', '.join(map(repr, missing))}")
 
 
 def format_table(results) -> str:

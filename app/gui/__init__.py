@@ -1,8 +1,10 @@
 """posefinder.app.gui: the PySide6 desktop app. `launch()` opens the main window (Qt is imported lazily).
 
-Modules: main_window (wires the parts), canvas (the pose canvas, with canvas_items, pose_state,
-pose_commands, presets, image_drop), export (pose files), results (the results grid and filters),
-library_panel (folders, indexing, counts), workers (threads), settings (QSettings), theme (dark look).
+Modules: main_window (layout plus wiring), actions (the typed tuple of the window's actions), controllers
+(search, auto-pose, corrections, the open library), tasks (one-shot background tasks), canvas (the pose
+canvas, with canvas_items, pose_commands, image_drop; its state, presets and export are Qt-free in
+models/editing), banner and welcome (messages, the page without a library), results (the results grid and
+filters), library_panel (folders, indexing, counts), workers (threads), settings (QSettings), theme (dark look).
 """
 
 from __future__ import annotations

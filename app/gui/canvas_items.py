@@ -36,6 +36,10 @@ GUIDE_OPACITY = 0.5
 
 Z_FRAME, Z_GUIDE, Z_LIMB, Z_JOINT = -20.0, -10.0, 0.0, 10.0
 
+#: The rotation handle: its radius and how far above the figure's box it sits, in screen pixels.
+ROTATE_RADIUS_PX = 8.0
+ROTATE_OFFSET_PX = 36.0
+
 
 def _qcolor(rgb: tuple[int, int, int], alpha: int = 255) -> QColor:
     return QColor(int(rgb[0]), int(rgb[1]), int(rgb[2]), alpha)
@@ -169,7 +173,10 @@ class JointHandle(QGraphicsItem):
         state = "on" if self._on else "off (left out of the search)"
         action = "off" if self._on else "on"
         extra = "\nmoved by hand: stays put until reset" if self._pinned else ""
-        self.setToolTip(f"{joint_label(self.index)}: {state}\nclick to switch {action}, drag to move{extra}")
+        self.setToolTip(
+            f"{joint_label(self.index)}: {state}\nclick to switch {action}, drag to turn its limb "
+            f"(Alt-drag: move it alone){extra}"
+        )
 
     # -- painting ------------------------------------------------------------------------------
     def radius(self) -> float:
@@ -217,6 +224,61 @@ class JointHandle(QGraphicsItem):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QBrush(OUTLINE if self._on else OFF_GREY))
             painter.drawEllipse(QPointF(0, 0), 1.6, 1.6)
+
+
+class RotationHandle(QGraphicsItem):
+    """The handle that turns the whole figure: a ring with a curved arrow, ROTATE_OFFSET_PX above the
+    scene point it is placed at (the top centre of the figure's box), joined to it by a thin stem."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hovered = False
+        self._stem = True
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setZValue(Z_JOINT + 6)
+        self.setToolTip("Drag to turn the whole figure about its centre (or Ctrl-drag any joint)")
+
+    @staticmethod
+    def offset() -> QPointF:
+        """Where the ring's centre is relative to the item's position, in screen pixels."""
+        return QPointF(0.0, -ROTATE_OFFSET_PX)
+
+    def set_hovered(self, hovered: bool) -> None:
+        if hovered != self._hovered:
+            self._hovered = hovered
+            self.update()
+
+    def set_stem(self, stem: bool) -> None:
+        """Draw the stem to the figure (not while the handle follows the mouse through a turn)."""
+        if stem != self._stem:
+            self._stem = stem
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        r = ROTATE_RADIUS_PX + 6.0
+        return QRectF(-r, -ROTATE_OFFSET_PX - r, 2 * r, ROTATE_OFFSET_PX + 2 * r)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        c = self.offset()
+        r = ROTATE_RADIUS_PX + (2.0 if self._hovered else 0.0)
+        if self._stem:
+            stem = QPen(QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 140), 1.4, Qt.PenStyle.DashLine)
+            painter.setPen(stem)
+            painter.drawLine(QPointF(0.0, 0.0), QPointF(c.x(), c.y() + r))
+        painter.setPen(QPen(OUTLINE, 1.6))
+        painter.setBrush(QBrush(QColor(28, 29, 33, 220)))
+        painter.drawEllipse(c, r, r)
+        arrow = QPen(HOVER_RING if self._hovered else ACCENT, 2.0)
+        arrow.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(arrow)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        inner = QRectF(c.x() - r * 0.55, c.y() - r * 0.55, r * 1.1, r * 1.1)
+        painter.drawArc(inner, 30 * 16, 280 * 16)
+        tip = QPointF(c.x() + r * 0.55 * 0.866, c.y() - r * 0.55 * 0.5)  # the arc's end at 30 degrees
+        painter.drawLine(tip, tip + QPointF(-3.2, -1.2))
+        painter.drawLine(tip, tip + QPointF(0.6, -3.4))
 
 
 class BusyOverlay(QWidget):

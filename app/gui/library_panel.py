@@ -1,16 +1,17 @@
 """The library panel: which library is open, its folders, indexing with progress and cancel, and its counts.
 
-Indexing runs on a worker thread with its own writable Library (Library.index with progress and a cancel
-Event); the window keeps searching its read-only one meanwhile. The indexer commits in batches, so
-cancelling, closing the app or a crash mid-run loses at most the current batch, and the next run finishes
-the job. Writes the window needs while an index runs (saving a corrected pose) go through the indexer's
-open Library (`writable_library()`), since one process holds a library's writer lock at a time.
+Indexing runs on a worker thread through the process's one writable Library of the library
+(models/library/writers: Library.index with progress and a cancel Event looked at between images); the
+window keeps searching its read-only one meanwhile. The indexer commits in batches, so cancelling, closing
+the app or a crash mid-run loses at most the current batch, and the next run finishes the job. Writes the
+window needs while an index runs (saving a corrected pose) go through the same shared writer
+(`writable_library()`). Opening another library or closing never waits for a run: it is cancelled and left
+to stop in the background (`stopping()`), its outcome ignored.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from pathlib import Path
 
@@ -80,8 +81,7 @@ class LibraryPanel(QWidget):
         self.estimator = estimator
         self._lib = None
         self._task: Task | None = None
-        self._index_lib = None  # the indexer's writable Library while a run goes on
-        self._writer_lock = threading.RLock()
+        self._stopping: set[Task] = set()  # runs cancelled by shutdown() that have not ended yet
         self._last_refresh = 0.0
         self.last_report = None
 
@@ -250,18 +250,14 @@ class LibraryPanel(QWidget):
     # -- writing -------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def writable_library(self):
-        """A writable Library for a short write: the indexer's while a run goes on, else one opened here."""
+        """The process's writable Library of the open library (shared with a running index) for a write."""
         from posefinder.models.errors import LibraryError
-        from posefinder.models.library import Library
+        from posefinder.models.library.writers import shared_writer
 
         if self._lib is None:
             raise LibraryError("no library is open")
-        with self._writer_lock:
-            if self._index_lib is not None:
-                yield self._index_lib
-                return
-            with Library.open(self._lib.path) as lib:
-                yield lib
+        with shared_writer(self._lib.path) as lib:
+            yield lib
 
     def add_folder(self, folder: Path, index: bool = True) -> bool:
         """Add an image folder to the library (and index it); False with a message when it cannot."""
@@ -325,21 +321,16 @@ class LibraryPanel(QWidget):
         estimator = self.estimator
 
         def run(task: Task):
-            from posefinder.models.library import Library
             from posefinder.models.library.indexer import default_runner
+            from posefinder.models.library.writers import shared_writer
 
             runner = default_runner(estimator) if estimator is not None else None
-            lib = Library.open(path)
-            with self._writer_lock:
-                self._index_lib = lib
-            try:
+            with shared_writer(path) as lib:
                 return lib.index(runner=runner, progress=task.report, cancel=task.cancel_event, batch_size=batch_size)
-            finally:
-                with self._writer_lock:
-                    self._index_lib = None
-                    lib.close()
 
-        task = self._task = Task(run, name="index", parent=self)
+        task = self._task = Task(run, name="index")
+        task.finished.connect(self._forget_stopped)
+        task.failed.connect(self._forget_stopped)
         task.progress.connect(self._current_only(task, self._on_progress))
         task.finished.connect(self._current_only(task, self._on_finished))
         task.failed.connect(self._current_only(task, self._on_finished))
@@ -357,22 +348,35 @@ class LibraryPanel(QWidget):
             self.status.setText("Cancelling after the current batch…")
             self.cancel_button.setEnabled(False)
 
-    def shutdown(self, timeout: float = 10.0) -> bool:
-        """Cancel a running index and wait for it (at most timeout seconds); True when it stopped.
-
-        A run still going after that dies with the process: its committed batches are kept. The report of a
-        run stopped here is dropped (indexFinished is not emitted); indexingChanged(False) is."""
+    def shutdown(self) -> None:
+        """Cancel a running index and return at once: the run stops in the background after the image it
+        is estimating (`stopping()` until then), its committed batches kept, its report dropped
+        (indexFinished is not emitted; indexingChanged(False) is). A run still going when the process ends
+        dies with it, which the batched commits make safe."""
         task = self._task
         if task is None:
-            return True
+            return
         task.cancel()
-        if not task.wait(timeout):
-            return False
+        if task.running():
+            self._stopping.add(task)
         self._task = None
         self.progress.setVisible(False)
         self._update_buttons()
         self.indexingChanged.emit(False)
-        return True
+
+    def _forget_stopped(self, _outcome) -> None:
+        task = self.sender()
+        if task in self._stopping:
+            self._stopping.discard(task)
+            task.deleteLater()
+
+    def stopping(self) -> bool:
+        """A cancelled run has not ended yet (it still holds the library's writer)."""
+        return any(t.running() for t in self._stopping)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait (off the GUI's hot paths: tests, scripts) until cancelled runs have ended; True if they did."""
+        return all(t.wait(timeout) for t in list(self._stopping))
 
     def _current_only(self, task: Task, slot):
         """slot, called only while task is the panel's run: a run stopped by shutdown() (another library
@@ -398,6 +402,7 @@ class LibraryPanel(QWidget):
             self.libraryUpdated.emit()
 
     def _on_finished(self, outcome) -> None:
+        self._task.deleteLater()
         self._task = None
         self.progress.setVisible(False)
         self.last_report = outcome

@@ -3,7 +3,8 @@
 The canvas hands every edit to its QUndoStack as a `PoseEditCommand`; the stack calls redo() at once, and
 undo()/redo() later, which put the state back through the canvas's `apply` callable. The moves of one
 drag share a drag number and merge into one command (one undo step per drag); a drag that ends where it
-started leaves no command behind.
+started leaves no command behind. A body-type switch is a `BodyTypeCommand`: it also puts the canvas's
+body type back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Callable
 
 from PySide6.QtGui import QUndoCommand
 
-from posefinder.app.gui.pose_state import SkeletonState
+from posefinder.models.editing.pose_state import SkeletonState
 
 #: QUndoCommand id of drag moves (commands with the same id may merge).
 DRAG_COMMAND_ID = 0x505346  # "PSF"
@@ -54,3 +55,28 @@ class PoseEditCommand(QUndoCommand):
         self.after = other.after
         self.setObsolete(self.after.same_as(self.before))
         return True
+
+
+class BodyTypeCommand(PoseEditCommand):
+    """A switch of body type: the re-proportioned skeleton, and the canvas's body type through
+    `set_body_type(name)` (set before the state is shown, so listeners see both together)."""
+
+    def __init__(
+        self,
+        apply: Callable[[SkeletonState], None],
+        set_body_type: Callable[[str], None],
+        before: tuple[SkeletonState, str],
+        after: tuple[SkeletonState, str],
+        text: str,
+    ) -> None:
+        super().__init__(apply, before[0], after[0], text)
+        self._set_body_type = set_body_type
+        self.type_before, self.type_after = before[1], after[1]
+
+    def redo(self) -> None:
+        self._set_body_type(self.type_after)
+        super().redo()
+
+    def undo(self) -> None:
+        self._set_body_type(self.type_before)
+        super().undo()

@@ -92,7 +92,9 @@ class LatestOnlyWorker(QObject):
                 result, error = fn(), None
             except Exception as exc:  # reported to the GUI, which shows it
                 result, error = None, exc
+            del fn  # what the job captured (a dropped image) is freed now, not when the next job comes
             _emit(self._done, ticket, result, error, time.perf_counter() - t0)
+            del result, error
 
     def _deliver(self, ticket: int, result, error, seconds: float) -> None:
         with self._cond:
@@ -139,10 +141,12 @@ class Task(QObject):
         return self.done_event.wait(timeout)
 
     def _run(self) -> None:
+        fn, self._fn = self._fn, None  # a finished task keeps nothing its job captured
         try:
-            result, error = self._fn(self), None
+            result, error = fn(self), None
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI
             result, error = None, exc
+        del fn
         # the outcome is posted before done_event is set: whoever waited for the job (wait()) and then
         # processes events is sure to receive it
         if error is None:

@@ -12,7 +12,7 @@ import numpy as np
 from posefinder.models import skeleton
 from posefinder.models.errors import PoseFileError
 from posefinder.models.formats.record import PoseRecord
-from posefinder.models.pose import Pose
+from posefinder.models.pose import SOURCE_ANNOTATION, Pose
 
 
 def _is_annotation(obj) -> bool:
@@ -80,7 +80,7 @@ def parse(obj) -> list[PoseRecord]:
             keypoints=kp,
             bbox_xywh=bbox if bbox and len(bbox) == 4 and bbox[2] > 0 and bbox[3] > 0 else None,
             image_size=size,
-            source=str(ann.get("source", "annotation")),
+            source=str(ann.get("source", SOURCE_ANNOTATION)),
             score=None if ann.get("score") is None else float(ann["score"]),
         )
         if isinstance(ann.get("area"), (int, float)) and ann["area"] > 0:

@@ -4,7 +4,9 @@
 
 Confidence 0 marks a missing point. Editors that store coordinates normalised to [0, 1] are recognised
 (every coordinate within [0, 1] and a canvas size given) and scaled to pixels. The neck is written as the
-mean of the shoulders and ignored on reading; midpoints are derived from the limb endpoints.
+mean of the shoulders and ignored on reading; midpoints are derived from the limb endpoints. PoseFinder
+writes each person's pose source ("source": "hand" for a canvas pose); a person without one, as other
+editors write them, is read as an "annotation".
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from posefinder.models import skeleton
 from posefinder.models.errors import PoseFileError
 from posefinder.models.formats.record import PoseRecord
-from posefinder.models.pose import VISIBLE, Pose
+from posefinder.models.pose import SOURCE_ANNOTATION, VISIBLE, Pose
 
 #: OpenPose-18 order; None is the neck, which the 25-point skeleton does not have.
 OPENPOSE18: tuple[str | None, ...] = (
@@ -56,7 +58,8 @@ def parse(obj) -> list[PoseRecord]:
             skeleton.fill_midpoints(kp)
             if not (kp[:, 2] > 0).any():
                 continue
-            out.append(PoseRecord(Pose(keypoints=kp, image_size=size, source="hand")))
+            source = str(person.get("source", SOURCE_ANNOTATION))  # PoseFinder writes it; editors do not
+            out.append(PoseRecord(Pose(keypoints=kp, image_size=size, source=source)))
     return out
 
 
@@ -82,6 +85,7 @@ def dump(records: list[PoseRecord]) -> dict:
         boxes = np.array([r.pose.bbox() for r in records]) if records else np.zeros((1, 4))
         size = (int(np.ceil((boxes[:, 0] + boxes[:, 2]).max())) + 1, int(np.ceil((boxes[:, 1] + boxes[:, 3]).max())) + 1)
     people = [
-        {"pose_keypoints_2d": [float(v) for v in to_openpose18(r.pose).ravel()]} for r in records
+        {"pose_keypoints_2d": [float(v) for v in to_openpose18(r.pose).ravel()], "source": r.pose.source}
+        for r in records
     ]
     return {"version": 1.3, "canvas_width": int(size[0]), "canvas_height": int(size[1]), "people": people}

@@ -3,6 +3,8 @@
     {"format": "posefinder-pose", "version": 1, "keypoint_names": [25 names],
      "poses": [{"image": "a.png" | null, "keypoints": [[x, y, v] x 25], "bbox_xywh": [x, y, w, h] | null,
                 "image_size": [w, h] | null, "source": "hand", "scores": [25] | null, "score": s | null}]}
+
+"source" is always written; a pose read without one is an "annotation" (a file, not a canvas edit).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from posefinder.models import skeleton
 from posefinder.models.errors import PoseFileError
 from posefinder.models.formats.record import PoseRecord
-from posefinder.models.pose import Pose
+from posefinder.models.pose import SOURCE_ANNOTATION, Pose
 
 FORMAT_NAME = "posefinder-pose"
 VERSION = 1
@@ -38,7 +40,7 @@ def parse(obj) -> list[PoseRecord]:
             keypoints=p["keypoints"],
             bbox_xywh=p.get("bbox_xywh"),
             image_size=p.get("image_size"),
-            source=str(p.get("source", "hand")),
+            source=str(p.get("source", SOURCE_ANNOTATION)),  # a file that does not say: an annotation
             scores=p.get("scores"),
             score=None if p.get("score") is None else float(p["score"]),
         )

@@ -1,8 +1,9 @@
 """Importing annotated poses (COCO, ADD, PoseFinder, OpenPose files) into a library.
 
 Each record's image name keys its entry, and a pose's rank among that image's records in the file keys the
-pose: importing the same file again adds nothing, a file with corrected keypoints updates them, and a pose
-edited by hand in the library is kept as edited. A record without an image name is keyed by its keypoints.
+pose: importing the same file again adds nothing, a file with corrected keypoints updates them, a file
+with fewer poses for an image replaces them (the image's extra poses of the same source are removed), and a
+pose edited by hand in the library is kept as edited. A record without an image name is keyed by its keypoints.
 With images_dir, an image found there (by its name, else by its file name alone) is linked: its content is
 hashed, its size read and a thumbnail made. Without it, or when the file is missing, the pose is still
 searchable and shows the stored name.
@@ -167,5 +168,16 @@ def _import_image(con, name: str, poses: list[Pose], link: dict | None, gen: int
         else:
             db.update_pose(con, int(old[0]), pose, gen)
             report.updated += 1
+            changed = True
+    sources = {p.source for p in poses}
+    for idx, old in existing.items():
+        if idx < len(poses):
+            continue
+        old_pose = db.row_to_pose(old)
+        if old_pose.is_hand_edited:
+            report.kept_hand_edited += 1
+        elif old_pose.source in sources:  # the file no longer has this pose: the re-import replaces them
+            db.delete_poses(con, "id = ?", (int(old[0]),), gen)
+            report.removed += 1
             changed = True
     return changed

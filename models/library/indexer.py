@@ -10,7 +10,8 @@ One run:
    has its facts updated.
 3. the rest runs through the runner, `batch_size` images at a time, each batch committed in one
    transaction: an interruption (even SIGKILL) loses at most the current batch, and the next run picks up
-   where it stopped, without duplicates (image paths are unique).
+   where it stopped, without duplicates (image paths are unique). `cancel` is looked at between images:
+   a cancelled run commits the images of its batch estimated so far and stops.
 4. after every batch went through, images whose files are gone are pruned (a cancelled run prunes nothing).
 
 A pose edited by hand is never replaced: an image holding one is not re-estimated.
@@ -205,10 +206,12 @@ def index_folders(
             report.cancelled = True
             break
         batch = work[start : start + batch_size]
-        _run_batch(state, batch, missing)
-        done += len(batch)
+        done += _run_batch(state, batch, missing, cancel)
         if progress is not None:
             progress(done, total)
+        if state.cancelled:  # asked between two images of the batch: what was estimated is committed
+            report.cancelled = True
+            break
     else:
         # 4. prune what is gone
         if missing:
@@ -227,6 +230,7 @@ class _RunState:
         self.report, self.log, self.thumbnails = report, log, thumbnails
         self._resolved = runner is not None
         self.estimates = True  # False when no model: images are recorded unposed
+        self.cancelled = False  # the run was cancelled between two images of a batch
 
     def runner(self) -> Runner:
         if not self._resolved:
@@ -247,8 +251,12 @@ class _RunState:
         return self._runner
 
 
-def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
+def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None) -> int:
+    """Estimate and commit one batch; the number of its images handled. A cancel seen between two images
+    stops the estimates there (state.cancelled): the images done are committed, the rest wait for the
+    next run."""
     from posefinder.models.imageio.plugins import FormatUnavailable
+
     lib, report = state.lib, state.report
     con = lib._con()
     to_run: list[_Work] = []
@@ -278,6 +286,8 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
             to_run.append(w)
 
     results: dict[str, tuple] = {}
+    handled: set[str] = set()  # paths the runner answered (results or an unavailable format)
+    skipped = 0
     if to_run:
         by_path = {str(w.path): w for w in to_run}
         for item in state.runner()([w.path for w in to_run]):
@@ -286,12 +296,19 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
             w = by_path.get(str(path))
             if w is None:
                 continue
+            handled.add(str(path))
             if isinstance(result, FormatUnavailable):  # counted once per type; read when the extra is there
                 report.unavailable[result.kind] = report.unavailable.get(result.kind, 0) + 1
                 unavailable.add(str(path))
-                continue
-            facts = _image_facts(lib, w, result, image, state.thumbnails, item[3] if len(item) > 3 else None)
-            results[str(path)] = (result, facts)
+            else:
+                facts = _image_facts(lib, w, result, image, state.thumbnails, item[3] if len(item) > 3 else None)
+                results[str(path)] = (result, facts)
+            if cancel is not None and cancel.is_set() and len(handled) < len(to_run):
+                state.cancelled = True
+                break
+        if state.cancelled:
+            skipped = len(to_run) - len(handled)
+            to_run = [w for w in to_run if str(w.path) in handled]
 
     with lib._write() as wcon:
         gen = db.generation(wcon) + 1
@@ -348,6 +365,7 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict) -> None:
             changed |= bool(result) or n_old > 0
         if changed:
             db.set_meta(wcon, "generation", gen)
+    return len(batch) - skipped
 
 
 def _has_hand_pose(con, image_id: int | None) -> bool:

@@ -287,6 +287,12 @@ class Library:
                 [(int(image_id), str(t), None if s is None else float(s)) for t, s in items],
             )
 
+    def tag_names(self, names: list[str] | None = None) -> list[str]:
+        """The tags some image of the library has (of `names` only, when given), sorted."""
+        rows = self._con().execute("SELECT DISTINCT tag FROM tags ORDER BY tag").fetchall()
+        have = [r[0] for r in rows]
+        return have if names is None else [t for t in have if t in set(names)]
+
     def tags(self, image_id: int) -> dict[str, float | None]:
         return {t: s for t, s in self._con().execute("SELECT tag, score FROM tags WHERE image_id = ? ORDER BY tag", (int(image_id),))}
 

@@ -48,12 +48,15 @@ class ImportReport:
     updated: int = 0  # poses re-imported with new keypoints
     unchanged: int = 0  # poses already in the library as they are
     kept_hand_edited: int = 0  # re-imported poses that were edited by hand: kept as edited
+    removed: int = 0  # poses of a re-imported image that the file no longer has (same source)
     images_linked: int = 0  # images found in images_dir (thumbnail made)
     images_missing: int = 0  # images not found in images_dir (the poses are still searchable)
     problems: list[str] = field(default_factory=list)  # one line each (unreadable images)
 
     def summary(self) -> str:
         parts = [f"{self.added} poses added", f"{self.updated} updated", f"{self.unchanged} unchanged"]
+        if self.removed:
+            parts.append(f"{self.removed} removed")
         if self.kept_hand_edited:
             parts.append(f"{self.kept_hand_edited} hand-edited kept")
         if self.images_linked or self.images_missing:

@@ -145,11 +145,14 @@ def test_a_second_drop_wins_over_a_slower_first_one(qtbot, tmp_path):
     window = open_window(qtbot, make_library(tmp_path / "lib", varied_poses(4)), estimator=TwoAnswers())
     window.canvas.imageDropped.emit(_image(600, 400), "first.png")
     qtbot.waitUntil(lambda: len(started) == 1, timeout=10_000)  # the first drop's estimate took the slow answer
+    window.canvas.imageDropped.emit(_image(600, 400), "second.png")  # waits for the one auto-pose worker
+    finished = []
+    window.autoPoseFinished.connect(finished.append)
     with qtbot.waitSignal(window.autoPoseFinished, timeout=10_000):
-        window.canvas.imageDropped.emit(_image(600, 400), "second.png")
+        first_gate.set()  # the first estimate ends: its answer is stale and never shown
         second_gate.set()
-    first_gate.set()
     qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
+    assert finished == [True] and started == [slow, fast]
     assert window.canvas.pose().allclose(fast, atol=1e-6) and not window.canvas.is_busy()
 
 

@@ -7,6 +7,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from gui_helpers import shown_canvas  # noqa: E402
+
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -18,16 +20,12 @@ from posefinder.models.imageio import save_image  # noqa: E402
 from posefinder.models.pose import Pose  # noqa: E402
 
 I = skeleton.INDEX  # noqa: E741
+ALT = Qt.KeyboardModifier.AltModifier  # free mode for one drag: the joint moves alone
 
 
 @pytest.fixture
 def canvas(qtbot):
-    widget = PoseCanvas()
-    qtbot.addWidget(widget)
-    widget.resize(520, 560)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_canvas(qtbot)
 
 
 @pytest.fixture
@@ -102,11 +100,11 @@ def test_the_canvas_starts_standing_with_every_joint_on(canvas):
     assert xy[I["left_shoulder"], 0] > xy[I["right_shoulder"], 0]
 
 
-def test_dragging_a_joint_moves_it_with_real_mouse_events(qtbot, canvas):
+def test_free_mode_alt_drag_moves_a_joint_alone_with_real_mouse_events(qtbot, canvas):
     rec = Recorder(canvas)
     before = canvas.pose().xy.copy()
     scale = canvas.view_scale()
-    drag(qtbot, canvas, "left_wrist", 60, -40)
+    drag(qtbot, canvas, "left_wrist", 60, -40, modifier=ALT)
     after = canvas.pose().xy
     moved = after[I["left_wrist"]] - before[I["left_wrist"]]
     np.testing.assert_allclose(moved, np.array([60, -40]) / scale, atol=1e-6)
@@ -118,16 +116,16 @@ def test_dragging_a_joint_moves_it_with_real_mouse_events(qtbot, canvas):
     assert canvas.joint_mask().all()  # a drag is not a click
 
 
-def test_midpoints_follow_their_limb_unless_moved_by_hand(qtbot, canvas):
-    drag(qtbot, canvas, "left_elbow", 50, 30)
+def test_midpoints_follow_their_limb_unless_moved_by_hand_in_free_mode(qtbot, canvas):
+    drag(qtbot, canvas, "left_elbow", 50, 30, modifier=ALT)
     xy = canvas.pose().xy
     for mid in ("left_upper_arm", "left_forearm"):
         np.testing.assert_allclose(xy[I[mid]], mean_of_limb(xy, mid), atol=1e-9)
 
-    drag(qtbot, canvas, "left_upper_arm", -25, 0)  # the midpoint itself: it stays where put
+    drag(qtbot, canvas, "left_upper_arm", -25, 0, modifier=ALT)  # the midpoint itself: it stays where put
     put = canvas.pose().xy[I["left_upper_arm"]].copy()
     assert not np.allclose(put, mean_of_limb(canvas.pose().xy, "left_upper_arm"))
-    drag(qtbot, canvas, "left_elbow", 0, 45)
+    drag(qtbot, canvas, "left_elbow", 0, 45, modifier=ALT)
     xy = canvas.pose().xy
     np.testing.assert_array_equal(xy[I["left_upper_arm"]], put)
     np.testing.assert_allclose(xy[I["left_forearm"]], mean_of_limb(xy, "left_forearm"), atol=1e-9)

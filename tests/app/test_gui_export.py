@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from posefinder.app.gui.canvas import PoseCanvas  # noqa: E402
-from posefinder.app.gui.export import EXPORT_FORMATS, dialog_filters, export_pose, format_for_filter  # noqa: E402
+from posefinder.models.editing.export import EXPORT_FORMATS, dialog_filters, export_pose, format_for_filter  # noqa: E402
 from posefinder.models import skeleton  # noqa: E402
 from posefinder.models.drawing import OPENPOSE_COLORS  # noqa: E402
 from posefinder.models.errors import PoseFileError  # noqa: E402

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import threading
 
-from gui_helpers import HoldingEstimator, SlowContentEstimator, open_window, wait_search
+from gui_helpers import HoldingEstimator, SlowContentEstimator, drag_joint, open_window, wait_search
 from library_helpers import write_pngs
 
+from posefinder.models import skeleton
 from posefinder.models.errors import ModelError
 from posefinder.models.estimators import chain
 from posefinder.models.library import Library
@@ -38,7 +39,9 @@ def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):
     report = sig.args[0]
     assert report.cancelled and not progress.isVisible() and not panel.indexing()
     counts = panel.counts()
-    assert counts.images == 12 and counts.poses == 12  # the batch running at the cancel was finished
+    # cancel is honoured between images: the image estimating at the cancel is committed, the rest of
+    # its batch waits for the next run
+    assert counts.images == 9 and counts.poses == 9
     assert "Cancelled" in panel.status.text()
     assert seen and all(total == 24 for _, total in seen)
 
@@ -50,12 +53,13 @@ def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):
     assert len(wait_search(qtbot, window, done)) == 24  # the window searched the new poses
 
 
-def test_closing_the_app_mid_index_loses_nothing_and_the_next_run_finishes(qtbot, tmp_path):
+def test_closing_the_app_mid_index_returns_at_once_and_the_next_run_finishes(qtbot, tmp_path):
     pics = tmp_path / "pics"
-    write_pngs(pics, 40)
+    write_pngs(pics, 40, size=(40, 60))  # the fake's poses are in 400 x 600 pixels: a tenth
     libdir = tmp_path / "lib"
-    # image 9 waits for the cancel that closing the window sends: the third batch is running then
-    held = HoldingEstimator(9, lambda: panel._task.cancel_event.wait(10))
+    # image 9 is held until the test lets it go, after the window has closed: closing must not wait for it
+    gate = threading.Event()
+    held = HoldingEstimator(9, lambda: gate.wait(20))
     window = open_window(qtbot, estimator=held)
     window.open_library(libdir, create=True)
     panel = window.library_panel
@@ -63,15 +67,26 @@ def test_closing_the_app_mid_index_loses_nothing_and_the_next_run_finishes(qtbot
     panel.start_index(batch_size=4)
     qtbot.waitUntil(held.held.is_set, timeout=20_000)
     assert panel.counts().images == 8
-    window.close()  # cancels and waits for the current batch
-    assert not panel.indexing()
+    window.close()  # cancels; the run stops in the background after the image it is on
+    assert not gate.is_set() and not panel.indexing() and panel.stopping()
+
+    # the old run still holds the library's writer: this process shares it, so a correction saves
+    again = open_window(qtbot, libdir, estimator=SlowContentEstimator(0))
+    target = again.results.results()[0]
+    again.correct_pose(target)
+    qtbot.waitUntil(lambda: again.correction is not None, timeout=10_000)
+    drag_joint(qtbot, again.canvas, skeleton.INDEX["left_wrist"], 30, -20)
+    assert again.save_corrected_pose(), again.banner.text()
+    gate.set()
+    assert panel.wait_stopped(20) and not panel.stopping()
     with Library.open(libdir) as lib:  # the writer lock is free again, nothing half-written
         c = lib.counts()
-        assert c.images == 12 and c.poses == 12
+        assert c.images == 9 and c.poses == 9
+        assert lib.get_pose(target.pose_id).source == "hand"
         assert lib._con().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     est = SlowContentEstimator(0)
-    again = open_window(qtbot, libdir, estimator=est)
+    again.library_panel.estimator = est
     with qtbot.waitSignal(again.library_panel.indexFinished, timeout=20_000) as sig:
         again.library_panel.start_index()
     assert sig.args[0].added == 40 - c.images and est.calls == 40 - c.images
@@ -129,7 +144,7 @@ def test_a_run_stopped_by_opening_another_library_does_not_end_the_next_run(qtbo
     panel.add_folder(tmp_path / "a", index=False)
     assert panel.start_index(batch_size=4)
     qtbot.waitUntil(held.held.is_set, timeout=10_000)
-    assert window.open_library(tmp_path / "B", create=True)  # stops A's run (after its batch)
+    assert window.open_library(tmp_path / "B", create=True)  # stops A's run (after the image it is on)
     assert not panel.indexing() and window.actions_by_name["indexNow"].isEnabled()
 
     gate = threading.Event()
@@ -146,5 +161,6 @@ def test_a_run_stopped_by_opening_another_library_does_not_end_the_next_run(qtbo
         gate.set()
     assert not sig.args[0].cancelled and sig.args[0].added == 6 and finished == [sig.args[0]]
     assert panel.count_labels["images"].text() == "6"
+    assert panel.wait_stopped(10)
     with Library.open(tmp_path / "A", readonly=True) as lib:
-        assert lib.counts().images == 8  # A's run finished the batch it was in, then stopped
+        assert lib.counts().images == 5  # A's run committed the image it was on, then stopped

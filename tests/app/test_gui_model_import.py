@@ -19,8 +19,8 @@ def boxes(monkeypatch):
 
 
 def _run(qtbot, window, paths):
-    task = window.paper_import.start(paths)
-    qtbot.waitUntil(lambda: not task.running() and window.paper_import.progress is None, timeout=120_000)
+    window.paper_import.start(paths)
+    qtbot.waitUntil(lambda: window.paper_import.progress is None, timeout=120_000)
 
 
 def test_the_help_menu_has_the_import_action(qtbot):
@@ -38,14 +38,20 @@ def test_a_folder_without_models_says_nothing_was_installed(qtbot, tmp_path, box
 
 
 @pytest.mark.slow
-def test_a_checkpoint_is_imported_with_progress_and_the_result_shown(qtbot, tmp_path, boxes):
+def test_a_checkpoint_is_imported_with_progress_and_the_result_shown(qtbot, tmp_path, boxes, monkeypatch):
     ref = pc.randomise(pc.FeatMatchRef(), 5, (64, 64))
     ckpt = pc.write_checkpoint(tmp_path / "feat_match+data.ckpt", ref.state_dict(), pc.pose_hparams(), rcnn=True)
     window = open_window(qtbot)
     values = []
-    task = window.paper_import.start([ckpt])
-    task.progress.connect(lambda done, total: values.append(done))
-    qtbot.waitUntil(lambda: not task.running() and window.paper_import.progress is None, timeout=120_000)
+
+    class Recording(model_import.QProgressDialog):
+        def setValue(self, value):
+            values.append(value)
+            super().setValue(value)
+
+    monkeypatch.setattr(model_import, "QProgressDialog", Recording)
+    window.paper_import.start([ckpt])
+    qtbot.waitUntil(lambda: window.paper_import.progress is None, timeout=120_000)
     assert boxes == [("info", "Installed feature-matching.chen2022-data: pose")]
     assert values and values == sorted(values)
     assert [m.name for m in ModelStore().list()] == ["feature-matching.chen2022-data"]

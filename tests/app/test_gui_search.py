@@ -52,14 +52,14 @@ def test_dragging_a_joint_searches_and_changes_the_results(qtbot, tmp_path):
     before = wait_search(qtbot, window, done)
     assert len(before) == 30 and all(r.pose_id % 2 == 1 for r in before[:10])  # standing ones first (ids 1, 3...)
 
-    wrist = skeleton.INDEX["right_wrist"]
-    start = window.canvas.pose().xy[wrist].copy()
+    elbow, wrist = skeleton.INDEX["right_elbow"], skeleton.INDEX["right_wrist"]
+    start = window.canvas.pose().xy[[elbow, wrist]].copy()
     done = window.searches_done()
-    drag_joint(qtbot, window.canvas, wrist, 0, -300)
+    drag_joint(qtbot, window.canvas, elbow, 0, -300)  # the arm turns up about the shoulder, hand and all
     after = wait_search(qtbot, window, done)
-    moved = window.canvas.pose().xy[wrist]
-    assert moved[1] < start[1] - 50  # the joint followed the mouse up
-    assert np.allclose(window.last_query.pose.xy[wrist], moved)  # the search used the dragged pose
+    moved = window.canvas.pose().xy[[elbow, wrist]]
+    assert (moved[:, 1] < start[:, 1] - 50).all()  # the elbow followed the mouse up, the wrist with it
+    assert np.allclose(window.last_query.pose.xy[[elbow, wrist]], moved)  # the search used the dragged pose
     assert result_ids(window) != [r.pose_id for r in before]
     raised_first = sum(r.pose_id % 2 == 0 for r in after[:10])
     assert raised_first > sum(r.pose_id % 2 == 0 for r in before[:10])
@@ -276,7 +276,7 @@ def test_double_click_or_enter_opens_the_file_and_the_menu_opens_reveals_and_cor
             self.paths.append(Path(url.toLocalFile()))
 
     pics = tmp_path / "pics"
-    images = write_pngs(pics, 2)
+    images = write_pngs(pics, 2, size=(40, 60))  # a tenth of the poses' 400 x 600 images
     poses = varied_poses(3, seed=3)
     lib = make_library(tmp_path / "lib", poses, names=[images[0].name, images[1].name, "gone.png"], images_dir=pics)
     revealed = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from posefinder.app.gui import presets
-from posefinder.app.gui.pose_state import SkeletonState, place_missing, similarity_fit
+from posefinder.models.editing import presets
+from posefinder.models.editing.pose_state import SkeletonState, place_missing, similarity_fit
 from posefinder.models import skeleton
 from posefinder.models.pose import Pose
 
