@@ -14,6 +14,11 @@
    random weights (segmenter included), through the real pipeline, in PyTorch and in ONNX Runtime, next
    to the paper's 147.8 ms (matching) and 217.7 ms (concatenation) per image on a GPU (Table 1); in ONNX
    Runtime also with the segmenter at output stride 16 (PipelineSettings.segmenter_output_stride).
+4. Auto-pose with the authors' models as `posefinder models import` installs them: a generated release
+   laid out like theirs (random weights; tests/paper_checkpoints.py) imported, then the feature-matching
+   model with the depth-101 segmenter (their head, shorter side 256) in PyTorch at output stride 8 (the
+   baseline) and in ONNX Runtime at output stride 8 and 16, as ratios (goal: under 1 s at stride 16).
+   `--imported-only` runs this part alone.
 """
 
 from __future__ import annotations
@@ -224,6 +229,55 @@ def run_estimators(args) -> None:
         print(f"  {name:<{width}} {ms:8.1f} ms{paper}")
 
 
+def run_imported(args) -> None:
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import paper_checkpoints as pc
+
+    from posefinder.models.checkpoints.importer import import_release
+    from posefinder.models.estimators import onnx_runtime
+    from posefinder.models.estimators.paper import PaperModelEstimator
+    from posefinder.models.weights import ModelStore
+
+    image, label = sample_image()
+    print(f"\n4. Auto-pose with the imported authors' models ({label}), batch 1, ms per image")
+    home = args.home / "imported-v2"
+    os.environ["POSEFINDER_HOME"] = str(home)
+    store = ModelStore(home / "models")
+    if not store.list():
+        torch.manual_seed(0)
+        release = home / "release"
+        # logits of a trained network's range (a few units), so that the ONNX check (1e-3) sees its rounding only
+        pose = pc.scale_output(pc.randomise(pc.FeatMatchRef(), 1, (64, 64)), pc.FeatMatchRef.output_conv, 0.05)
+        seg = pc.randomise(pc.SegmenterRef(), 2, (64, 64))
+        with torch.no_grad():  # one character covering the image, as in part 3
+            seg.final_head[6].weight.zero_()
+            seg.final_head[6].bias.copy_(torch.tensor([0.0, 10.0]))
+        pc.write_checkpoint(release / "feat_match+data.ckpt", pose.state_dict(), pc.pose_hparams(), rcnn=True)
+        pc.write_checkpoint(release / "segmenter.ckpt", seg.state_dict(), pc.segmenter_hparams())
+        t = time.perf_counter()
+        report = import_release([release], store)
+        print(f"  imported {report.installed} in {time.perf_counter() - t:.1f} s")
+    path = store.list()[0].weights_path
+    runs = {"torch, segmenter stride 8 (baseline)": PaperModelEstimator.from_file(path, runtime="torch")}
+    if onnx_runtime.can_export():
+        for stride in (8, 16):
+            t = time.perf_counter()
+            est = PaperModelEstimator.from_file(path, runtime="onnx", segmenter_output_stride=stride)
+            print(f"  (ONNX export / load at stride {stride}: {time.perf_counter() - t:.0f} s; runs in {est.runtime})")
+            runs[f"onnxruntime, segmenter stride {stride}"] = est
+    for name, est in runs.items():
+        if len(est.estimate(image)) != 1:
+            raise SystemExit(f"{name}: expected exactly one character")
+    times = interleaved({k: (lambda e=e: e.estimate(image)) for k, e in runs.items()}, args.rounds)
+    base = next(iter(times.values()))
+    width = max(map(len, times))
+    for name, ms in times.items():
+        print(f"  {name:<{width}} {ms:8.1f} ms  x{ms / base:.2f} of the baseline  "
+              f"{'under' if ms < 1000 else 'over'} 1 s")
+
+
 def run_params() -> None:
     from posefinder.models import nets
 
@@ -251,6 +305,7 @@ def main() -> int:
     parser.add_argument("--segmenter-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[320, 256])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
     parser.add_argument("--skip-networks", action="store_true", help="skip part 2")
+    parser.add_argument("--imported-only", action="store_true", help="run part 4 (the imported models) only")
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "posefinder-bench-home",
                         help="where the random paper-size models and their ONNX exports are kept between runs")
     args = parser.parse_args()
@@ -261,10 +316,14 @@ def main() -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"PoseFinder estimator benchmark: torch {torch.__version__}, {args.threads} threads, "
           f"{platform.processor() or platform.machine()} with {os.cpu_count()} cores, load average {load:.1f}")
+    if args.imported_only:
+        run_imported(args)
+        return 0
     run_params()
     if not args.skip_networks:
         run_networks(args)
     run_estimators(args)
+    run_imported(args)
     import tagging_cost  # the tagging section: what tagging adds per indexed image
 
     tagging_cost.main([f"--rounds={args.rounds}", f"--threads={args.threads}", f"--home={args.home}"])

@@ -51,6 +51,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from posefinder.models import paths, skeleton
 from posefinder.models.atomic import atomic_path, is_temporary, move_into_place, temporary_name, write_text
 from posefinder.models.errors import ModelError
@@ -81,6 +83,9 @@ DEFAULT_INFERENCE: dict[str, Any] = {
     "absent_score": 0.0,  # a joint scoring below this is absent (v=0); 0: every joint is given
     "max_characters": 4,  # characters per image at most (mask components, largest first)
     "refine": True,  # without a segmenter: a second pass cropped around the first pass's keypoints
+    "segmenter_resize": "longer",  # segmenter input: longer side letterboxed, or "shorter" side (authors')
+    "segmenter_fill": None,  # letterbox / alpha colour of the segmenter input (None: "fill")
+    "midpoints": "network",  # the 8 midpoints from their heatmaps, or "endpoints": rebuilt from their ends
 }
 
 #: Names a model may not be installed under (they name chain entries).
@@ -334,6 +339,25 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def save_arrays(path: str | Path, state: dict, card: ModelCard) -> Path:
+    """save_model for weights already in numpy (converted checkpoints): no torch needed."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    card.validate(str(path))
+    text = _card_json(card)
+    with atomic_path(path) as tmp:
+        save_file({k: np.require(v, requirements="C") for k, v in state.items()}, str(tmp),
+                  metadata={"format": FORMAT, METADATA_KEY: text})  # fmt: skip
+    write_text(card_path(path), text + "\n")
+    return path
+
+
+def write_card(weights_path: str | Path, card: ModelCard) -> None:
+    """Rewrite the JSON card beside an installed model file."""
+    write_text(card_path(weights_path), _card_json(card) + "\n")
+
+
 def read_card(path: str | Path) -> ModelCard:
     """The card of a model file: the JSON beside it, else the copy embedded in the safetensors header."""
     path = Path(path)
@@ -361,7 +385,10 @@ def _check_weights_file(path: Path) -> None:
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
     if path.suffix != WEIGHTS_SUFFIX:
-        raise ModelError(f"{path}: a PoseFinder model is a {WEIGHTS_SUFFIX} file (pickled .pt/.ckpt files are refused)")
+        raise ModelError(
+            f"{path}: a PoseFinder model is a {WEIGHTS_SUFFIX} file (pickled .pt/.ckpt files are refused; "
+            "the paper authors' .ckpt files are converted by `posefinder models import`)"
+        )
     if not path.is_file():
         raise ModelError(f"{path}: is not a file")
 

@@ -1,5 +1,6 @@
 """`posefinder models`: the estimator chain (what auto-pose uses, and why the others cannot run) and the
-installed model files: list, install, info, remove, fetch keypoint-rcnn."""
+installed model files: list, install, import (the authors' released checkpoints), info, remove, fetch
+keypoint-rcnn."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-HELP = "list, install, inspect and remove pose models; fetch Keypoint R-CNN's weights"
+HELP = "list, install, import, inspect and remove pose models; fetch Keypoint R-CNN's weights"
 
 FETCHABLE = ("keypoint-rcnn",)
 
@@ -19,6 +20,10 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("install", help="install a model file (.safetensors with its .json card beside it)")
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--name", help="install under this name (default: the name in its card)")
+    p = sub.add_parser("import", help="import the paper authors' released models (bizarre_pose_models.zip, "
+                       "the folder it unpacks to, or .ckpt files): converted, nothing from the files runs")
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print what was installed and skipped as JSON")
     p = sub.add_parser("info", help="an installed model's card (architecture, sizes, training data, metrics)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
@@ -35,6 +40,8 @@ def run(args) -> int:
         return _list(getattr(args, "json", False))
     if action == "install":
         return _install(args.file, args.name)
+    if action == "import":
+        return _import(args.paths, args.json)
     if action == "info":
         return _info(args.name, args.json)
     if action == "remove":
@@ -63,6 +70,14 @@ def _installed_rows(store):
                 installed_at=m.installed_at,
                 metrics=m.card.metrics,
             )
+            source = m.card.extra.get("source")
+            if source:
+                row["source"] = {"archive": source.get("archive"), "repository": source.get("repository"),
+                                 "files": source.get("files", [])}  # fmt: skip
+                row["reported_by_authors"] = m.card.extra.get("reported_by_authors", {})
+                row["licence"] = m.card.extra.get("licence", {})
+            if m.card.extra.get("tagger_classes"):
+                row["tagger_classes"] = len(m.card.extra["tagger_classes"])
         rows.append(row)
     return rows
 
@@ -105,8 +120,11 @@ def _list(as_json: bool) -> int:
             print(f"  {row['name']}  BROKEN: {row['error']}")
             continue
         seg = "with segmenter" if row["segmenter"] else "no segmenter"
-        metrics = ", ".join(f"{k} {v}" for k, v in row["metrics"].items()) or "no metrics"
-        print(f"  {row['name']}  {row['architecture']}, {seg}, installed {row['installed_at'][:19]}, {metrics}")
+        metrics = ", ".join(f"{k} {v}" for k, v in row["metrics"].items()) or "no metrics measured"
+        tags = f", tagger ({row['tagger_classes']} tags)" if row.get("tagger_classes") else ""
+        print(f"  {row['name']}  {row['architecture']}, {seg}{tags}, installed {row['installed_at'][:19]}, {metrics}")
+        for line in _provenance_lines(row):
+            print(f"      {line}")
     return 0
 
 
@@ -129,6 +147,58 @@ def _install(path: Path, name: str | None) -> int:
         print("runs in: " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
     _, chosen, _ = _chain_state()
     if chosen is not None:
+        print(f"auto-pose uses {chosen.name}: {chosen.reason}")
+    return 0
+
+
+def _provenance_lines(row_or_card: dict) -> list[str]:
+    """Where an imported model came from, the authors' own figures and the licence terms, as text lines."""
+    source = row_or_card.get("source")
+    if not source:
+        return []
+    files = ", ".join(f"{f['file']} (sha256 {f['sha256'][:12]}...)" for f in source.get("files", []))
+    lines = [f"from the authors' release {source.get('archive')} ({source.get('repository')}): {files}"]
+    reported = row_or_card.get("reported_by_authors") or {}
+    if reported:
+        figures = ", ".join(f"{k} {reported[k]}" for k in ("oks50", "oks75", "pckh50", "pdj20", "pcpm50") if k in reported)
+        lines.append(f"reported by the authors (paper Table 1, {reported.get('row', '')}): {figures}")
+    licence = row_or_card.get("licence") or {}
+    if licence:
+        lines.append("licence: " + "; ".join(str(v) for v in licence.values()))
+    return lines
+
+
+def _import(paths: list[Path], as_json: bool) -> int:
+    from posefinder.models.checkpoints.importer import import_release
+    from posefinder.models.errors import ModelError
+    from posefinder.models.weights import ModelStore
+
+    interactive = sys.stderr.isatty() and not as_json
+    last = [""]
+
+    def progress(fraction: float, message: str) -> None:
+        if interactive and message != last[0]:
+            last[0] = message
+            print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)
+
+    report = import_release(paths, ModelStore(), progress=progress)
+    if as_json:
+        print(json.dumps({
+            "installed": [{"name": n, "holds": w} for n, w in report.installed],
+            "already_installed": [{"name": n, "path": p} for n, p in report.already],
+            "skipped": [{"file": f, "why": w} for f, w in report.skipped],
+        }, indent=1))  # fmt: skip
+    else:
+        for name, what in report.installed:
+            print(f"installed {name!r}: {what}")
+        for name, path in report.already:
+            print(f"{name!r} is already installed from the same files ({path}); nothing changed")
+        for file, why in report.skipped:
+            print(f"skipped {file}: {why}")
+    if not report.installed and not report.already:
+        raise ModelError("nothing was imported: " + "; ".join(f"{f}: {w}" for f, w in report.skipped[:3]))
+    _, chosen, _ = _chain_state()
+    if chosen is not None and not as_json:
         print(f"auto-pose uses {chosen.name}: {chosen.reason}")
     return 0
 
@@ -168,7 +238,12 @@ def _info(name: str, as_json: bool) -> int:
     print(f"  input size:     {card.input_size} px crops, {card.heatmap_size} px heatmaps, segmenter {seg}")
     print(f"  inference:      {json.dumps(card.inference)}")
     print(f"  training data:  {json.dumps(card.training_data)}")
-    print(f"  metrics:        {json.dumps(card.metrics)}")
+    print(f"  metrics:        {json.dumps(card.metrics) if card.metrics else 'none measured'}")
+    if card.extra.get("tagger_classes"):
+        classes = card.extra["tagger_classes"]
+        print(f"  tagger:         {len(classes)} tags ({', '.join(classes[:5])}, ...)")
+    for i, line in enumerate(_provenance_lines(card.extra)):
+        print(f"  {'provenance:' if i == 0 else '':<15} {line}")
     if card.description:
         print(f"  description:    {card.description}")
     print(f"  created:        {card.created} (PoseFinder {card.posefinder_version})")

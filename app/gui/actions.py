@@ -52,6 +52,7 @@ class Actions(NamedTuple):
     index_now: QAction
     cancel_index: QAction
     models: QAction
+    import_models: QAction
     about: QAction
 
     def by_name(self) -> dict[str, QAction]:
@@ -95,6 +96,9 @@ def make_actions(window) -> Actions:
         index_now=new_action(window, "indexNow", "Index &Now", lambda: panel.start_index()),
         cancel_index=new_action(window, "cancelIndex", "&Cancel Indexing", panel.cancel_index),
         models=new_action(window, "models", "Pose &Models…", window._show_models),
+        import_models=new_action(window, "importPaperModels", "&Import the Paper's Models…",
+                                 lambda: window.paper_import.ask(), None,
+                                 "Import the authors' released bizarre_pose_models.zip (app/gui/model_import.py)"),
         about=new_action(window, "about", "&About PoseFinder", window._about),
     )  # fmt: skip
     c.freeModeChanged.connect(a.free_mode.setChecked)

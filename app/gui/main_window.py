@@ -188,7 +188,7 @@ class MainWindow(QMainWindow):
         m_view.addSeparator()
         m_view.addActions([self.library_dock.toggleViewAction(), a.search_now])
         bar.addMenu("&Library").addActions([a.add_folder, a.index_now, a.cancel_index])
-        bar.addMenu("&Help").addActions([a.models, a.about])
+        bar.addMenu("&Help").addActions([a.models, a.import_models, a.about])
 
         tb = QToolBar("Pose")
         tb.setObjectName("poseToolbar")
@@ -477,7 +477,22 @@ class MainWindow(QMainWindow):
             lines.append(f"• {a.name}: {state}")
         if not any(a.available for a in chain.describe_chain()):
             lines.append("\n" + chain.NO_MODEL_MESSAGE)
-        QMessageBox.information(self, "Pose models", "\n".join(lines) or chain.NO_MODEL_MESSAGE)
+        box = QMessageBox(QMessageBox.Icon.Information, "Pose models", "\n".join(lines) or chain.NO_MODEL_MESSAGE,
+                          QMessageBox.StandardButton.Close, self)  # fmt: skip
+        from_zip = box.addButton("Import the paper's models…", QMessageBox.ButtonRole.ActionRole)
+        from_folder = box.addButton("…from a folder", QMessageBox.ButtonRole.ActionRole)
+        box.exec()
+        if box.clickedButton() in (from_zip, from_folder):
+            self.paper_import.ask(folder=box.clickedButton() is from_folder)
+
+    @property
+    def paper_import(self):
+        """Help > Import the paper's models (app/gui/model_import.py)."""
+        if getattr(self, "_paper_import", None) is None:
+            from posefinder.app.gui.model_import import PaperModelsImport
+
+            self._paper_import = PaperModelsImport(self, self.tasks.start)
+        return self._paper_import
 
     def _about(self) -> None:
         from posefinder import __version__

@@ -14,10 +14,18 @@ from posefinder.models.errors import ModelError
 from posefinder.models.estimators.base import Availability, Estimator
 
 #: Said when no estimator can run, by the CLI and the app alike.
+#: How to get illustration-quality auto-pose: the paper's trained models, imported from the authors' release.
+IMPORT_HINT = (
+    "download the authors' bizarre_pose_models.zip (linked from github.com/ShuhongChen/bizarre-pose-estimator) "
+    "and run `posefinder models import bizarre_pose_models.zip` (or Help > Pose models... > Import the "
+    "paper's models...)"
+)
+
 NO_MODEL_MESSAGE = (
-    "no pose model is available: install one with `posefinder models install MODEL.safetensors` "
-    "(train it with `posefinder-train pose`), or allow torchvision to download Keypoint R-CNN weights "
-    "once with `posefinder models fetch keypoint-rcnn`"
+    "no pose model is available: for illustration-quality auto-pose, " + IMPORT_HINT + "; "
+    "or install one you trained with `posefinder models install MODEL.safetensors`; "
+    "or allow torchvision to download Keypoint R-CNN weights once (weaker on illustrations) with "
+    "`posefinder models fetch keypoint-rcnn`"
 )
 
 

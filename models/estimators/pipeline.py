@@ -2,7 +2,8 @@
 
 For each image (sections 3.1, 3.3 and 4.1 of the paper):
 1. segment: the segmenter sees the image scaled so that its longer side is `segmenter_input_size`
-   (letterboxed into a square with the fill colour, so that images of any shape run in one batch); its
+   (letterboxed into a square with the fill colour, so that images of any shape run in one batch), or,
+   with segmenter_resize="shorter" (the authors' models), its shorter side, aspect kept, no letterbox; its
    foreground probabilities are scaled back to the image and thresholded at 0.5. The segmenter runs at
    output stride `segmenter_output_stride`: 8 as trained (the paper's), or 16 for about a third less
    auto-pose time on a CPU (the estimator sets it: nets/segmenter.py, Segmenter.set_output_stride);
@@ -59,6 +60,12 @@ class PipelineSettings:
     padding: float = 0.1
     smoothing: float = 0.1
     fill: tuple[int, int, int] = (255, 255, 255)
+    #: segmenter input: "longer" side at segmenter_input_size, letterboxed (batched), or "shorter" side at
+    #: it, aspect ratio kept, no letterbox (the authors' pre-processing; one image per run)
+    segmenter_resize: str = "longer"
+    segmenter_fill: tuple[int, int, int] | None = None  # letterbox colour (None: fill)
+    #: the 8 midpoints: from their own heatmaps ("network") or rebuilt from their endpoints ("endpoints")
+    midpoints: str = "network"
     visible_score: float = 0.3
     absent_score: float = 0.0
     refine: bool = True
@@ -80,6 +87,13 @@ class PipelineSettings:
                 kw[key] = float(inference[key])
         if "fill" in inference:
             kw["fill"] = tuple(int(v) for v in inference["fill"])
+        if inference.get("segmenter_fill") is not None:
+            kw["segmenter_fill"] = tuple(int(v) for v in inference["segmenter_fill"])
+        for key, allowed in (("segmenter_resize", ("longer", "shorter")), ("midpoints", ("network", "endpoints"))):
+            if key in inference:
+                if inference[key] not in allowed:
+                    raise ValueError(f"inference.{key} must be one of {', '.join(allowed)}, not {inference[key]!r}")
+                kw[key] = str(inference[key])
         if "refine" in inference:
             kw["refine"] = bool(inference["refine"])
         if "max_characters" in inference:
@@ -159,23 +173,29 @@ class PosePipeline:
         import cv2
 
         s = self.settings.segmenter_input_size
+        shorter = self.settings.segmenter_resize == "shorter"
+        fill = np.asarray(self.settings.segmenter_fill or self.settings.fill, np.uint8)
         inputs, valid = [], []
         for image in images:
             h, w = image.shape[:2]
-            scale = s / max(h, w)
+            scale = s / (min(h, w) if shorter else max(h, w))
             vw, vh = max(1, round(w * scale)), max(1, round(h * scale))
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            canvas = np.empty((s, s, 3), np.uint8)
-            canvas[...] = np.asarray(self.settings.fill, np.uint8)
-            canvas[:vh, :vw] = cv2.resize(image, (vw, vh), interpolation=interp)
+            resized = cv2.resize(image, (vw, vh), interpolation=interp)
+            if shorter:
+                canvas = resized
+            else:
+                canvas = np.empty((s, s, 3), np.uint8)
+                canvas[...] = fill
+                canvas[:vh, :vw] = resized
             inputs.append(canvas)
             valid.append((vw, vh))
-        probs = []
-        for start in range(0, len(inputs), self.settings.batch_size):
-            logits = self._run(self.segmenter, np.stack(inputs[start : start + self.settings.batch_size]))[:, 0]
+        probs_all: list[np.ndarray] = []
+        batch = 1 if shorter else self.settings.batch_size  # shorter: each image has its own shape
+        for start in range(0, len(inputs), batch):
+            logits = self._run(self.segmenter, np.stack(inputs[start : start + batch]))[:, 0]
             with np.errstate(over="ignore"):
-                probs.append((1.0 / (1.0 + np.exp(-logits))).astype(np.float32))
-        probs_all = np.concatenate(probs) if probs else np.zeros((0, s, s), np.float32)
+                probs_all.extend((1.0 / (1.0 + np.exp(-logits))).astype(np.float32))
         out = []
         for image, (vw, vh), p in zip(images, valid, probs_all):
             h, w = image.shape[:2]
@@ -241,6 +261,8 @@ class PosePipeline:
         hm = self.settings.heatmap_size
         for (i, char), uv_i, sc_i in zip(flat, uv, scores):
             xy = char.crop.heatmap_to_image(uv_i, hm)
+            if self.settings.midpoints == "endpoints":
+                xy, sc_i = midpoints_from_endpoints(xy, sc_i)
             out[i].append(self._pose(xy, sc_i, char, images[i].shape))
         return out
 
@@ -274,6 +296,16 @@ class PosePipeline:
             chars.append([] if crop is None else [Character(crop, None)])
         second = self._poses(images, chars)
         return [[b[0]] if b and b[0].score > a[0].score else a for a, b in zip(first, second)]
+
+
+def midpoints_from_endpoints(xy: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(25, 2) points and (25,) scores with each midpoint rebuilt from its endpoints: their mean, and the
+    lower of their scores (for networks whose 8 extra channels have no documented order)."""
+    xy, scores = np.array(xy, np.float64), np.array(scores, np.float64)
+    for m, (a, b) in skeleton.MIDPOINT_ENDPOINTS.items():
+        xy[m] = (xy[a] + xy[b]) / 2.0
+        scores[m] = min(scores[a], scores[b])
+    return xy, scores
 
 
 def _keypoint_box(pose: Pose, min_score: float, margin: float, min_side: float):

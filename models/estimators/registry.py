@@ -13,7 +13,7 @@ from posefinder.models.estimators.base import Availability
 
 #: What to do when no model of an architecture is installed.
 INSTALL_HINT = (
-    "train one with `posefinder-train pose` and install its .safetensors file with "
+    chain.IMPORT_HINT + "; or train one with `posefinder-train pose` and install its .safetensors file with "
     "`posefinder models install FILE`"
 )
 

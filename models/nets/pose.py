@@ -22,7 +22,8 @@ Every width is a keyword argument so that tests and CPU training can build small
 Where this differs from the authors' code, on purpose: the task source is torchvision's R50-FPN Keypoint
 R-CNN, not detectron2's R101-FPN (DESIGN.md); the image that skips to the head is ImageNet-normalised
 (theirs is raw RGB in [0, 1]; the head's first convolution has no normalisation before it); shrinking
-resamples are antialiased.
+resamples are antialiased (antialias=False, recorded in the card, gives the authors' plain bilinear
+sampling: the imported checkpoints use it, see models/checkpoints).
 
 Parameter counts at the paper's sizes (Table 1 counts the frozen sources too, in inference mode):
 - feature matching: 9.95M = tagger trunk conv1..layer3 8.54M (frozen) + 1.40M trained (domain converter
@@ -57,11 +58,12 @@ PAPER_HEATMAP_SIZE = 128
 DOMAIN_LEVELS: tuple[str, ...] = ("conv1", "layer1", "layer2", "layer3")
 
 
-def resample(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear resampling to size x size (antialiased when shrinking); identity when already there."""
+def resample(x: torch.Tensor, size: int, antialias: bool = True) -> torch.Tensor:
+    """Bilinear resampling to size x size (antialiased when shrinking, unless antialias is off: the
+    authors' networks take a plain bilinear sample); identity when already there."""
     if tuple(x.shape[-2:]) == (size, size):
         return x
-    shrink = x.shape[-1] > size or x.shape[-2] > size
+    shrink = antialias and (x.shape[-1] > size or x.shape[-2] > size)
     if shrink and x.dtype == torch.bfloat16 and x.device.type == "cpu":  # no bf16 antialiasing kernel on CPUs
         out = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         return out.to(x.dtype)
@@ -94,9 +96,12 @@ class DomainConverter(nn.Module):
     """Shallow converter of the tagger's feature maps: a 1x1 conv per level, bilinear resampling to the
     heatmap size, concatenation, batch norm, LeakyReLU and a 3x3 conv to `out_channels`."""
 
-    def __init__(self, in_channels: dict[str, int], size: int, per_level: int = 64, out_channels: int = 128) -> None:
+    def __init__(
+        self, in_channels: dict[str, int], size: int, per_level: int = 64, out_channels: int = 128, antialias: bool = True
+    ) -> None:
         super().__init__()
         self.size = size
+        self.antialias = antialias
         self.levels = tuple(in_channels)
         self.reduce = nn.ModuleDict({k: nn.Conv2d(c, per_level, 1) for k, c in in_channels.items()})
         self.norm = nn.BatchNorm2d(per_level * len(self.levels))
@@ -104,34 +109,36 @@ class DomainConverter(nn.Module):
         self.mix = nn.Conv2d(per_level * len(self.levels), out_channels, 3, padding=1, padding_mode="replicate")
 
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = torch.cat([resample(self.reduce[k](feats[k]), self.size) for k in self.levels], dim=1)
+        x = torch.cat([resample(self.reduce[k](feats[k]), self.size, self.antialias) for k in self.levels], dim=1)
         return self.mix(self.act(self.norm(x)))
 
 
 class TaskConverter(nn.Module):
     """Shallow converter of the task source's features: a 1x1 conv, then bilinear resampling."""
 
-    def __init__(self, in_channels: int, size: int, out_channels: int = 32) -> None:
+    def __init__(self, in_channels: int, size: int, out_channels: int = 32, antialias: bool = True) -> None:
         super().__init__()
         self.size = size
+        self.antialias = antialias
         self.reduce = nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return resample(self.reduce(x), self.size)
+        return resample(self.reduce(x), self.size, self.antialias)
 
 
 class Matcher(nn.Module):
     """Predicts the task source's keypoint features (C x S x S) from the converted domain features."""
 
-    def __init__(self, in_channels: int, out_channels: int = 512, size: int = 14) -> None:
+    def __init__(self, in_channels: int, out_channels: int = 512, size: int = 14, antialias: bool = True) -> None:
         super().__init__()
         self.size = size
+        self.antialias = antialias
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="replicate")
         self.act = nn.ReLU()
         self.norm = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.act(self.conv(resample(x, self.size))))
+        return self.norm(self.act(self.conv(resample(x, self.size, self.antialias))))
 
 
 class PoseHead(nn.Module):
@@ -159,8 +166,12 @@ class _PoseNet(nn.Module):
 
     architecture = ""
 
-    def __init__(self, *, tagger: TaggerTrunk, input_size: int, heatmap_size: int, image_skip: bool) -> None:
+    def __init__(
+        self, *, tagger: TaggerTrunk, input_size: int, heatmap_size: int, image_skip: bool, antialias: bool = True
+    ) -> None:
         super().__init__()
+        #: shrinking resamples are antialiased (PoseFinder's models) or plain bilinear (the authors')
+        self.antialias = antialias
         self.tagger = tagger
         self.input_size = input_size
         self.heatmap_size = heatmap_size
@@ -193,7 +204,7 @@ class _PoseNet(nn.Module):
         return self.train_sources and torch.is_grad_enabled()
 
     def _image(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [resample(self.normalize(x), self.heatmap_size)] if self.image_skip else []
+        return [resample(self.normalize(x), self.heatmap_size, self.antialias)] if self.image_skip else []
 
 
 class FeatureConcatenationPose(_PoseNet):
@@ -214,17 +225,20 @@ class FeatureConcatenationPose(_PoseNet):
         task_channels: int = 32,
         head_channels: Sequence[int] = (128, 64, 32),
         image_skip: bool = True,
+        antialias: bool = True,
     ) -> None:
-        super().__init__(tagger=tagger, input_size=input_size, heatmap_size=heatmap_size, image_skip=image_skip)
+        super().__init__(
+            tagger=tagger, input_size=input_size, heatmap_size=heatmap_size, image_skip=image_skip, antialias=antialias
+        )
         if task_feature not in ("keypoint_features", "keypoint_logits"):
             raise ValueError(f"task_feature must be 'keypoint_features' or 'keypoint_logits', not {task_feature!r}")
         self.task = task
         self.task_feature = task_feature
         task_in = task.feature_channels if task_feature == "keypoint_features" else task.num_keypoints
         self.domain_converter = DomainConverter(
-            {k: tagger.channels[k] for k in DOMAIN_LEVELS}, heatmap_size, converter_channels, domain_channels
+            {k: tagger.channels[k] for k in DOMAIN_LEVELS}, heatmap_size, converter_channels, domain_channels, antialias
         )
-        self.task_converter = TaskConverter(task_in, heatmap_size, task_channels)
+        self.task_converter = TaskConverter(task_in, heatmap_size, task_channels, antialias)
         self.head = PoseHead(domain_channels + task_channels + (3 if image_skip else 0), head_channels)
 
     def frozen_sources(self) -> list[nn.Module]:
@@ -260,13 +274,16 @@ class FeatureMatchingPose(_PoseNet):
         task_channels: int = 32,
         head_channels: Sequence[int] = (128, 64, 32),
         image_skip: bool = True,
+        antialias: bool = True,
     ) -> None:
-        super().__init__(tagger=tagger, input_size=input_size, heatmap_size=heatmap_size, image_skip=image_skip)
-        self.domain_converter = DomainConverter(
-            {k: tagger.channels[k] for k in DOMAIN_LEVELS}, heatmap_size, converter_channels, domain_channels
+        super().__init__(
+            tagger=tagger, input_size=input_size, heatmap_size=heatmap_size, image_skip=image_skip, antialias=antialias
         )
-        self.matcher = Matcher(domain_channels, task_feature_channels, task_feature_size)
-        self.task_converter = TaskConverter(task_feature_channels, heatmap_size, task_channels)
+        self.domain_converter = DomainConverter(
+            {k: tagger.channels[k] for k in DOMAIN_LEVELS}, heatmap_size, converter_channels, domain_channels, antialias
+        )
+        self.matcher = Matcher(domain_channels, task_feature_channels, task_feature_size, antialias)
+        self.task_converter = TaskConverter(task_feature_channels, heatmap_size, task_channels, antialias)
         self.head = PoseHead(domain_channels + task_channels + (3 if image_skip else 0), head_channels)
 
     @property
@@ -307,6 +324,7 @@ def pose_matching(
     task_channels: int = 32,
     head_channels: Sequence[int] = (128, 64, 32),
     image_skip: bool = True,
+    antialias: bool = True,
     progress: bool = True,
 ) -> FeatureMatchingPose:
     """Build the feature matching pose network. weights=None: random init; "sources": the tagger trunk
@@ -328,6 +346,7 @@ def pose_matching(
         task_channels=task_channels,
         head_channels=tuple(head_channels),
         image_skip=image_skip,
+        antialias=antialias,
     )
     model.freeze_sources()
     return model
@@ -356,6 +375,7 @@ def pose_concat(
     task_channels: int = 32,
     head_channels: Sequence[int] = (128, 64, 32),
     image_skip: bool = True,
+    antialias: bool = True,
     progress: bool = True,
 ) -> FeatureConcatenationPose:
     """Build the feature concatenation pose network. weights=None: random init; "sources": ImageNet tagger
@@ -388,6 +408,7 @@ def pose_concat(
         task_channels=task_channels,
         head_channels=tuple(head_channels),
         image_skip=image_skip,
+        antialias=antialias,
     )
     model.freeze_sources()
     return model

@@ -10,7 +10,8 @@ sigmoid logit is the same model as a 2-class softmax with fewer parameters. Thei
 3x3 conv 256->64 and 3x3 conv 64->16 (batch norm, LeakyReLU); here it is torchvision's DeepLabHead
 (3x3 conv 256->256, 1x1 conv 256->16), which keeps the COCO-pretrained 3x3 conv that the paper's
 "initialize with pretrained DeepLabv3 weights" starts from. The three extra layers (16+3 -> 16 -> 8 -> out)
-are theirs. 39.64M parameters: trunk 23.51M, ASPP + head 16.13M, extra layers 0.004M.
+are theirs. head="chen2022" (at depth=101) is the authors' released segmenter exactly, with their
+2-class output turned into one logit (models/checkpoints/convert.py). 39.64M parameters: trunk 23.51M, ASPP + head 16.13M, extra layers 0.004M.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabV3
 from posefinder.models.nets import records_spec
 from posefinder.models.nets.resnet import Normalize, ResNet, imagenet_state_dict
 
+
+#: Heads after the ASPP: torchvision's DeepLabHead ("deeplab") or the authors' released segmenter's
+#: ("chen2022": 3x3 conv 256->64 with bias, BN, LeakyReLU, 3x3 conv 64->mid with bias, BN, LeakyReLU).
+HEADS = ("deeplab", "chen2022")
 
 #: The ASPP's atrous rates at output stride 8 (torchvision's DeepLabHead); halved at 16.
 ASPP_RATES = (12, 24, 36)
@@ -40,19 +45,35 @@ class Segmenter(nn.Module):
         aspp_channels: int = 256,
         mid_channels: int = 16,
         refine_channels: tuple[int, int] = (16, 8),
+        head: str = "deeplab",
+        head_channels: int = 64,
     ) -> None:
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown segmenter head {head!r}; known: {', '.join(HEADS)}")
         self.normalize = Normalize()
         trunk = ResNet(depth=depth, width=width, blocks=blocks, dilate=(False, True, True))
         c4 = trunk.channels["layer4"]
         backbone = IntermediateLayerGetter(trunk, return_layers={"layer4": "out"})
-        classifier = nn.Sequential(  # torchvision's DeepLabHead, with mid_channels outputs
-            ASPP(c4, list(ASPP_RATES), out_channels=aspp_channels),
-            nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(aspp_channels),
-            nn.ReLU(),
-            nn.Conv2d(aspp_channels, mid_channels, 1),
-        )
+        aspp = ASPP(c4, list(ASPP_RATES), out_channels=aspp_channels)
+        if head == "deeplab":  # torchvision's DeepLabHead, with mid_channels outputs
+            classifier = nn.Sequential(
+                aspp,
+                nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(aspp_channels),
+                nn.ReLU(),
+                nn.Conv2d(aspp_channels, mid_channels, 1),
+            )
+        else:  # the authors' released head
+            classifier = nn.Sequential(
+                aspp,
+                nn.Conv2d(aspp_channels, head_channels, 3, padding=1),
+                nn.BatchNorm2d(head_channels),
+                nn.LeakyReLU(),
+                nn.Conv2d(head_channels, mid_channels, 3, padding=1),
+                nn.BatchNorm2d(mid_channels),
+                nn.LeakyReLU(),
+            )
         self.deeplab = DeepLabV3(backbone, classifier, aux_classifier=None)
         r1, r2 = refine_channels
         self.refine = nn.Sequential(  # the three extra layers, at input resolution
@@ -118,6 +139,8 @@ def segmenter(
     aspp_channels: int = 256,
     mid_channels: int = 16,
     refine_channels: tuple[int, int] = (16, 8),
+    head: str = "deeplab",
+    head_channels: int = 64,
     progress: bool = True,
 ) -> Segmenter:
     """Build the segmenter. weights=None: random init; "coco": torchvision's DeepLabv3-ResNet50 COCO weights
@@ -130,6 +153,8 @@ def segmenter(
         aspp_channels=aspp_channels,
         mid_channels=mid_channels,
         refine_channels=tuple(refine_channels),
+        head=head,
+        head_channels=head_channels,
     )
     if weights is None:
         return model

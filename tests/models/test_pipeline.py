@@ -166,3 +166,36 @@ def test_installed_model_estimates_exactly_like_the_bundle_it_was_saved_from(tmp
     image = blob_image((150, 110), [(40, 20, 60, 80)], [(70.0, 60.0)], 6.0)
     a, b = in_memory.estimate(image), installed.estimate(image)
     assert len(a) == len(b) and all(p == q for p, q in zip(a, b))
+
+
+def test_shorter_side_segmenter_input_keeps_the_aspect_and_has_no_letterbox():
+    seen = []
+    seg = RedSegmenter()
+
+    def recording(x):
+        seen.append(tuple(x.shape))
+        return seg(x)
+
+    image = np.full((300, 200, 3), 255, np.uint8)
+    image[80:170, 60:110] = (60, 255, 255)
+    settings = PipelineSettings(input_size=96, heatmap_size=48, segmenter_input_size=160, segmenter_resize="shorter")
+    poses = PosePipeline(BlobPoseNet(48), recording, settings).estimate_batch([image, image[:, :150]])
+    assert seen == [(1, 3, 240, 160), (1, 3, 320, 160)]  # one at a time, shorter side 160, no letterbox
+    assert all(len(p) == 1 for p in poses)
+    np.testing.assert_allclose(poses[0][0].bbox_xywh, (60, 80, 50, 90), atol=2)
+
+
+def test_midpoints_from_endpoints_replace_the_networks_own():
+    image = np.full((300, 200, 3), 255, np.uint8)
+    image[80:170, 60:110] = (60, 255, 255)
+    from posefinder.models import skeleton
+
+    own = pipeline().estimate(image)[0]
+    rebuilt = pipeline(midpoints="endpoints").estimate(image)[0]
+    for m, (a, b) in skeleton.MIDPOINT_ENDPOINTS.items():
+        np.testing.assert_allclose(rebuilt.xy[m], (own.xy[a] + own.xy[b]) / 2)
+        assert rebuilt.scores[m] == pytest.approx(min(own.scores[a], own.scores[b]))
+    np.testing.assert_allclose(rebuilt.xy[:17], own.xy[:17])
+    with pytest.raises(ValueError, match="inference.midpoints"):
+        PipelineSettings.from_card(type("Card", (), {"inference": {"midpoints": "guess"}, "input_size": 96,
+                                                     "heatmap_size": 48, "segmenter_input_size": None})())  # fmt: skip
