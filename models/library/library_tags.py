@@ -212,6 +212,13 @@ def tag_images(
             return 0
         try:
             runner: ImageTagger = ImageTagger(info)
+        except ImportError:  # a torch-free install: the tagger's network needs the [torch] extra
+            message = f"tags are off: running the tagger {info.name!r} needs PyTorch (pip install posefinder[torch])"
+            if report is not None:
+                report.tag_message = message
+            if log:
+                log(message)
+            return 0
         except (ModelError, OSError) as exc:
             message = f"tags are off: the tagger {info.name!r} cannot be loaded ({exc})"
             if report is not None:

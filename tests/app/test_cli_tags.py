@@ -188,3 +188,18 @@ def test_a_reader_sees_tags_written_after_its_first_filtered_search(tmp_path):
             assert [x.image_id for x in r.search(q, k=5, tags=TagFilter(("sword",)))] == [ids[0]]
             w.set_tags(ids[1], {"sword": 0.8})  # the cached ids of 'sword' are stale now
             assert sorted(x.image_id for x in r.search(q, k=5, tags=TagFilter(("sword",)))) == ids[:2]
+
+
+def test_indexing_without_torch_for_the_tagger_says_tags_are_off(tmp_path, capsys, store, monkeypatch):
+    from posefinder.models import tagging as tagging_mod
+
+    _run(capsys, "tags", "--install", _tiny_tagger(tmp_path / "t.safetensors", "tiny", 0))
+
+    def no_torch(*a, **k):
+        raise ImportError("No module named 'torch'")
+
+    monkeypatch.setattr(tagging_mod.ImageTagger, "__init__", no_torch)
+    images = tmp_path / "art"
+    write_pngs(images, 2)
+    code, out, err = _run(capsys, "index", images, "--library", tmp_path / "lib")
+    assert code == 0 and err.count("tags are off") == 1 and "needs PyTorch" in err
