@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "import": "import_poses",
     "index": "index",
     "search": "search",
+    "tags": "tags",
     "pose": "pose",
     "models": "models",
     "install-desktop-entry": "install_desktop_entry",

@@ -324,6 +324,9 @@ def main() -> int:
         run_networks(args)
     run_estimators(args)
     run_imported(args)
+    import tagging_cost  # the tagging section: what tagging adds per indexed image
+
+    tagging_cost.main([f"--rounds={args.rounds}", f"--threads={args.threads}", f"--home={args.home}"])
     return 0
 
 

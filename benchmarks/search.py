@@ -201,6 +201,7 @@ def main(argv=None) -> int:
                         help="entries of the library part (default: the largest size; 0: skip it)")
     parser.add_argument("--add-rounds", type=int, default=5, help="rounds of adding 1,000 poses (default 5)")
     parser.add_argument("--quick", action="store_true", help="a small fast run (20,000 entries, 1 round of 3 queries)")
+    parser.add_argument("--no-tag-filter", action="store_true", help="skip the tag filter section (tag_filter.py)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats, args.queries = "20000", 1, 3
@@ -232,6 +233,10 @@ def main(argv=None) -> int:
         bench_library(args.library_size, args, rows)
     last = [r for r in rows if r["n"] == max(sizes) and r["kind"] == "full"][0]
     print(f"speedup_vs_sklearn={last['sklearn'] / last['ours']:.2f} bound_ratio={last['ours'] / last['bound']:.2f}")
+    if not args.no_tag_filter:  # its own section: filtered against unfiltered at the largest size
+        import tag_filter
+
+        tag_filter.main([f"--size={max(sizes)}", f"--repeats={args.repeats}", f"--queries={args.queries}", f"--seed={args.seed}"])
     return 0
 
 

@@ -16,6 +16,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="device for the pose model (default cpu)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per commit (default 64)")
     parser.add_argument("--no-thumbnails", action="store_true", help="do not write thumbnails")
+    parser.add_argument("--retag", action="store_true",
+                        help="re-tag images another tagger tagged, with the newest installed tagger")
 
 
 def run(args) -> int:
@@ -49,6 +51,7 @@ def run(args) -> int:
             report = lib.index(
                 folders=args.folders or None, progress=progress, batch_size=args.batch_size,
                 thumbnails=not args.no_thumbnails, model=args.model, device=args.device, log=log,
+                retag=args.retag,
             )  # fmt: skip
         finally:
             bar.close()

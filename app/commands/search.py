@@ -22,8 +22,10 @@ def add_arguments(parser) -> None:
                         help="weight of the torso orientation term (0, the default, is the paper's ranking)")
     parser.add_argument("--folder", type=Path, metavar="DIR", help="only images under this folder")
     parser.add_argument("--tag", action="append", default=[], metavar="TAG",
-                        help="only images with this tag (needs a tagged library: PoseFinder does not tag images "
-                             "yet)")
+                        help="only images with this tag (repeat: all of them); `posefinder tags` lists them")
+    parser.add_argument("--not-tag", action="append", default=[], metavar="TAG", help="only images without this tag")
+    parser.add_argument("--min-score", type=float, metavar="S",
+                        help="a tag counts at score >= S (default: the tagger's threshold, 0.5 for the paper's)")
     parser.add_argument("--pose-index", type=int, default=0, metavar="N",
                         help="which pose of the file to use when it holds several (default 0, the first)")
     parser.add_argument("--json", action="store_true", help="print a JSON array, best first")
@@ -52,6 +54,7 @@ def run(args) -> int:
     from posefinder.models.errors import PoseFileError
     from posefinder.models.formats import read_poses
     from posefinder.models.library import Library
+    from posefinder.models.library.library_tags import TagFilter, check_tags_known
 
     if args.k < 1:
         raise QueryError("-k must be at least 1")
@@ -62,34 +65,25 @@ def run(args) -> int:
         raise PoseFileError(f"{args.pose}: holds {len(records)} poses; --pose-index must be 0 to {len(records) - 1}")
     query = Query(records[args.pose_index].pose, joints=_joint_mask(args), mirror=args.mirror,
                   orientation_weight=args.orientation)  # fmt: skip
+    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
+        raise QueryError("--min-score must be between 0 and 1")
+    flt = TagFilter(tuple(args.tag), tuple(args.not_tag), args.min_score)
     with Library.open(args.library, readonly=True) as lib:
-        if args.tag:
-            _check_tags(lib, args.tag)
-        results = lib.search(query, k=args.k, folder=args.folder, tags=args.tag or None)
+        check_tags_known(lib._con(), [*args.tag, *args.not_tag])
+        results = lib.search(query, k=args.k, folder=args.folder, tags=flt)
+        tags = lib.image_tags({r.image_id for r in results}, args.min_score) if args.json else {}
     if args.json:
-        items = [json.dumps(_as_json(i, r)) for i, r in enumerate(results, 1)]
+        items = [json.dumps({**_as_json(i, r), "tags": _tags_json(tags.get(r.image_id, []))})
+                 for i, r in enumerate(results, 1)]  # fmt: skip
         print("[\n" + ",\n".join(items) + "\n]" if items else "[]")
         return 0
     print(format_table(results))
     return 0
 
 
-#: What --tag says on a library without tags: nothing in PoseFinder writes tags yet.
-NO_TAGS_MESSAGE = (
-    "{lib}: the library has no tags, so --tag would find nothing; PoseFinder does not tag images yet "
-    "(tagging with the paper's tagger comes with a later version); search without --tag"
-)
-
-
-def _check_tags(lib, wanted: list[str]) -> None:
-    """LibraryError unless the library has every tag asked for: --tag never quietly returns nothing."""
-    from posefinder.models.errors import LibraryError
-
-    if not lib.tag_names():
-        raise LibraryError(NO_TAGS_MESSAGE.format(lib=lib.path))
-    missing = sorted(set(wanted) - set(lib.tag_names(wanted)))
-    if missing:
-        raise LibraryError(f"{lib.path}: no image of the library has the tag {', '.join(map(repr, missing))}")
+def _tags_json(tags) -> dict:
+    """An image's tags above the threshold as {tag: score}, best first."""
+    return {t: (None if s is None else round(float(s), 4)) for t, s in tags}
 
 
 def format_table(results) -> str:

@@ -226,6 +226,7 @@ class MainWindow(QMainWindow):
         self.corrector.saved.connect(lambda _pose_id: self._on_library_updated())
         self.filters.changed.connect(self._on_filters_changed)
         self.filters.tileSizeChanged.connect(self._on_tile_size)
+        self.results.tagSearchRequested.connect(self.filters.tag_edit.add_tag)
         self.results.useAsQueryRequested.connect(self.use_as_query)
         self.results.correctRequested.connect(self.correct_pose)
         self.results.message.connect(lambda text: self._show_status(text, 6000))
@@ -280,6 +281,7 @@ class MainWindow(QMainWindow):
         self.results.set_library(lib)
         self.library_panel.set_library(lib)
         self.filters.set_folders(lib.folders())
+        self.filters.set_tags(lib.tag_counts())
         self.settings.set_last_library(lib.path)
         self.setWindowTitle(f"{library_title(lib.path)} — PoseFinder")
         self._show_library_state()
@@ -301,6 +303,7 @@ class MainWindow(QMainWindow):
         if self.library is None:
             return
         self.filters.set_folders(self.library.folders())
+        self.filters.set_tags(self.library.tag_counts())
         self.searcher.show_opening()
         self.search_now()
 

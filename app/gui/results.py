@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from posefinder.app.gui.image_drop import rgb_to_qimage
 from posefinder.app.gui.settings import K_RANGE, SearchOptions
+from posefinder.app.gui.tag_filter import TOP_TAGS, TagFilterEdit
 from posefinder.app.gui.theme import COLORS
 from posefinder.app.gui.workers import LRUCache, ThumbnailLoader
 from posefinder.models.files import readable_name
@@ -160,6 +161,7 @@ class ResultsModel(QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._results: list = []
+        self.tags_of = None  # result -> its top [(tag, score)] (set by the view from its library)
 
     def set_results(self, results) -> None:
         self.beginResetModel()
@@ -184,7 +186,9 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             where = readable_name(r.path) if r.path is not None else f"{r.image} (pose imported without its image file)"
             extra = ", mirrored" if r.mirrored else ""
-            return f"{where}\ndistance {r.distance:.4f}{extra}\npose: {r.pose.source}"
+            tags = self.tags_of(r) if self.tags_of is not None else []
+            shown = "\ntags: " + ", ".join(t for t, _ in tags) if tags else ""
+            return f"{where}\ndistance {r.distance:.4f}{extra}\npose: {r.pose.source}{shown}"
         if role == self.ResultRole:
             return r
         return None
@@ -249,6 +253,7 @@ class ResultsView(QListView):
 
     useAsQueryRequested = Signal(object)  # SearchResult
     correctRequested = Signal(object)  # SearchResult
+    tagSearchRequested = Signal(str)  # a tag of a result's image: add it to the filter
     message = Signal(str)  # one line for the status bar
     resultsPainted = Signal(int)  # the number of results, the first time a new set is painted
 
@@ -265,6 +270,7 @@ class ResultsView(QListView):
         self._unpainted = False
         self._wanted: dict = {}  # tiles the last paint needed: key -> render job
         self.results_model = ResultsModel(self)
+        self.results_model.tags_of = self.top_tags
         self.setModel(self.results_model)
         self.setItemDelegate(ResultDelegate(self))
         self.setViewMode(QListView.ViewMode.IconMode)
@@ -286,6 +292,15 @@ class ResultsView(QListView):
         self._wanted.clear()
         self._loader.clear_pending()
         self.set_results([])
+
+    def top_tags(self, result) -> list[tuple[str, float | None]]:
+        """The image's tags above the library's threshold, best first (TOP_TAGS of them)."""
+        if self._lib is None:
+            return []
+        try:
+            return self._lib.image_tags([result.image_id]).get(result.image_id, [])[:TOP_TAGS]
+        except Exception:  # a library closed or changed under the tooltip: no tags shown
+            return []
 
     def set_results(self, results) -> None:
         self._wanted.clear()
@@ -408,6 +423,14 @@ class ResultsView(QListView):
         menu.addSeparator()
         add("Use this pose as the query", lambda: self.useAsQueryRequested.emit(result))
         add("Correct this pose…", lambda: self.correctRequested.emit(result))
+        tags = self.top_tags(result)
+        sub = menu.addMenu("Search with this tag")
+        sub.setObjectName("tagSearchMenu")
+        sub.setEnabled(bool(tags))
+        for tag, score in tags:
+            label = tag if score is None else f"{tag}  ({score:.2f})"
+            action = sub.addAction(label)
+            action.triggered.connect(lambda _c=False, t=tag: self.tagSearchRequested.emit(t))
         return menu
 
     def contextMenuEvent(self, event) -> None:
@@ -493,6 +516,8 @@ class FilterBar(QFrame):
         lay.addWidget(self.folder_combo, 1)
         lay.addWidget(self.mirror_box)
         lay.addWidget(self.orientation_combo)
+        self.tag_edit = TagFilterEdit()
+        lay.addWidget(self.tag_edit, 1)
         k_label = QLabel("Show")
         k_label.setObjectName("muted")
         lay.addWidget(k_label)
@@ -506,6 +531,7 @@ class FilterBar(QFrame):
         self.k_spin.valueChanged.connect(lambda _v: self.changed.emit())
         self.orientation_combo.currentIndexChanged.connect(lambda _i: self.changed.emit())
         self.tile_slider.valueChanged.connect(self.tileSizeChanged.emit)
+        self.tag_edit.changed.connect(self.changed.emit)
 
     def set_folders(self, folders: list[Path]) -> None:
         """The library's folders (the current choice is kept when it is still there)."""
@@ -527,6 +553,14 @@ class FilterBar(QFrame):
         )  # fmt: skip
         if current is not None and i < 0:
             self.changed.emit()
+
+    def set_tags(self, counts: list[tuple[str, int]]) -> None:
+        """The library's tags with their image counts, for the tag filter's completion."""
+        self.tag_edit.set_tags(counts)
+
+    def tag_filter(self):
+        """The TagFilter the tag field describes (empty: no tag filter)."""
+        return self.tag_edit.tag_filter()
 
     def folder(self) -> Path | None:
         data = self.folder_combo.currentData()

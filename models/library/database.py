@@ -24,7 +24,7 @@ from posefinder.models.pose import Pose
 DB_FILE = "library.sqlite"
 
 #: The schema this PoseFinder writes. Bump it with a migration in MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Image status: estimated (by a model, possibly no character), imported (poses from a pose file),
 #: pending (recorded, no pose model was available), bad (could not be read; reason in `error`).
@@ -82,8 +82,25 @@ CREATE TABLE tags (
 CREATE INDEX tags_tag ON tags(tag);
 """
 
-#: version -> SQL that upgrades a library from version - 1 (none yet).
-MIGRATIONS: dict[int, str] = {}
+#: Version 2: the taggers that tagged the library's images (name, version, default threshold, the floor
+#: below which scores are not stored) and, per image, the tagger that gave its tags (NULL: not tagged yet).
+TAGGERS_V2 = """
+CREATE TABLE taggers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    threshold REAL NOT NULL,       -- the card's default threshold (search --min-score overrides it)
+    floor REAL NOT NULL,           -- scores below it were not stored
+    classes INTEGER NOT NULL,
+    added REAL NOT NULL,
+    UNIQUE (name, version)
+);
+ALTER TABLE images ADD COLUMN tagger_id INTEGER REFERENCES taggers(id);
+CREATE INDEX tags_tag_score ON tags(tag, score, image_id);
+"""
+
+#: version -> SQL that upgrades a library from version - 1.
+MIGRATIONS: dict[int, str] = {2: TAGGERS_V2}
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -113,7 +130,7 @@ def create(path: Path) -> None:
     try:
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("BEGIN")
-        for stmt in _statements(SCHEMA_V1):
+        for stmt in _statements(SCHEMA_V1) + _statements(TAGGERS_V2):
             con.execute(stmt)
         set_meta(con, "schema_version", SCHEMA_VERSION)
         set_meta(con, "generation", 0)
@@ -273,3 +290,5 @@ def delete_images(con: sqlite3.Connection, image_ids: list[int], gen: int) -> No
         delete_poses(con, "image_id = ?", (iid,), gen)
         con.execute("DELETE FROM tags WHERE image_id = ?", (iid,))
         con.execute("DELETE FROM images WHERE id = ?", (iid,))
+    if image_ids:  # readers' cached tag filters (library_tags.TagIdCache) start again
+        set_meta(con, "tags_generation", int(get_meta(con, "tags_generation", 0) or 0) + 1)

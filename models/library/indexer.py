@@ -127,11 +127,15 @@ def index_folders(
     model: str | None = None,
     device: str = "cpu",
     log: Callable[[str], None] | None = None,
+    tagger="auto",
+    retag: bool = False,
 ) -> IndexReport:
     """Index the given folders (added to the library first) or all the library's folders; an IndexReport.
 
     model/device choose the default runner's estimator (chain.select_estimator); log receives one line
-    per notable event (unreadable image, no pose model)."""
+    per notable event (unreadable image, no pose model, no tagger). tagger: "auto" (the newest installed,
+    tagging.newest_tagger), an ImageTagger, or None (no tagging); retag: re-tag images another tagger
+    tagged (library_tags.tag_images)."""
     if lib.readonly:
         raise LibraryError(f"{lib.path}: the library is open read-only")
     if folders is not None:
@@ -219,6 +223,10 @@ def index_folders(
                 gen = db.bump_generation(w)
                 db.delete_images(w, list(missing), gen)
             report.removed += len(missing)
+        if tagger is not None:
+            from posefinder.models.library.library_tags import tag_images
+
+            tag_images(lib, tagger, retag=retag, report=report, cancel=cancel, log=log, batch_size=batch_size)
     return report
 
 
@@ -422,6 +430,8 @@ def _record(con, w: _Work, status: str, error: str | None, facts: dict, report: 
             " height = coalesce(?, height), status = ?, error = ? WHERE id = ?",
             (w.size, w.mtime_ns, w.content_hash, facts.get("width"), facts.get("height"), status, error, w.image_id),
         )
+        if w.kind == "changed":  # new content: tagged again
+            con.execute("UPDATE images SET tagger_id = NULL WHERE id = ?", (w.image_id,))
         if w.kind == "changed":
             report.changed += 1
     return w.image_id

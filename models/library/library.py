@@ -19,6 +19,7 @@ import numpy as np
 from posefinder import __version__
 from posefinder.models.errors import LibraryError
 from posefinder.models.library import database as db
+from posefinder.models.library.library_tags import TagFilter, TagIdCache, bump_tags_generation, default_threshold, image_tags, tag_counts, tag_row_mask
 from posefinder.models.library.lock import WriterLock
 from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
 from posefinder.models.files import as_path
@@ -53,6 +54,7 @@ class Library:
         self._closed = False
         self.ann_threshold = ANN_THRESHOLD
         self._ann = None  # ann.AnnIndex, held while it matches the descriptor cache
+        self._tag_ids = TagIdCache()  # each filtered tag's image ids, until the tags change
 
     # -- opening and closing -------------------------------------------------------------------------------
     @classmethod
@@ -287,6 +289,7 @@ class Library:
                 "INSERT OR REPLACE INTO tags (image_id, tag, score) VALUES (?, ?, ?)",
                 [(int(image_id), str(t), None if s is None else float(s)) for t, s in items],
             )
+            bump_tags_generation(con)
 
     def tag_names(self, names: list[str] | None = None) -> list[str]:
         """The tags some image of the library has (of `names` only, when given), sorted."""
@@ -319,18 +322,24 @@ class Library:
         con.close()
 
     # -- search --------------------------------------------------------------------------------------------
-    def search(self, query, k: int = 20, folder: str | Path | None = None, tags: list[str] | None = None) -> list[SearchResult]:
+    def search(self, query, k: int = 20, folder: str | Path | None = None, tags=None) -> list[SearchResult]:
         """The k poses nearest to the query, best first (thread-safe). Exact, except for unfiltered
         queries with all their joints on and no orientation term on libraries past `ann_threshold` entries
         with the [ann] extra installed: those go through the approximate index (ann.py; exact distances,
         recall@10 about 0.99).
 
-        folder: only images under this folder; tags: only images that have all these tags.
+        folder: only images under this folder; tags: only images that have all these tags (names), or a
+        library_tags.TagFilter (include, exclude, min_score).
         """
         live = self.descriptor_index()
         images = None
-        if folder is not None or tags:
-            images = self._filtered_image_ids(folder, tags)
+        if folder is not None:
+            images = self._filtered_image_ids(folder)
+        if tags is not None and not isinstance(tags, TagFilter):
+            tags = TagFilter(include=tuple(tags))
+        if tags:
+            among = live.image_ids() if images is None else images
+            images = among[tag_row_mask(self._con(), tags, among, ids_of=self._tag_ids)]
         base_search = None
         if images is None and len(live) > self.ann_threshold:
             from posefinder.models.library import ann
@@ -340,7 +349,7 @@ class Library:
 
         return self._results(live.search(query, k, images=images, base_search=base_search))
 
-    def _filtered_image_ids(self, folder, tags) -> np.ndarray:
+    def _filtered_image_ids(self, folder) -> np.ndarray:
         sql, params = "SELECT id FROM images WHERE 1", []
         if folder is not None:
             prefix = str(Path(folder).expanduser().resolve())
@@ -348,10 +357,19 @@ class Library:
             prefix = prefix.rstrip(sep) + sep
             sql += " AND path >= ? AND path < ?"
             params += [prefix, prefix[:-1] + chr(ord(sep) + 1)]
-        for t in tags or []:
-            sql += " AND id IN (SELECT image_id FROM tags WHERE tag = ?)"
-            params.append(str(t))
         return np.fromiter((r[0] for r in self._con().execute(sql, params)), dtype=np.int64)
+
+    def tag_counts(self, min_score: float | None = None) -> list[tuple[str, int]]:
+        """[(tag, images)] at score >= min_score (default: the tagger's threshold), most frequent first."""
+        return tag_counts(self._con(), min_score)
+
+    def image_tags(self, image_ids, min_score: float | None = None) -> dict[int, list[tuple[str, float | None]]]:
+        """image id -> its [(tag, score)] at score >= min_score (default: the tagger's), best first."""
+        return image_tags(self._con(), image_ids, min_score)
+
+    def tag_threshold(self) -> float:
+        """The default threshold: that of the tagger that tagged the library (the paper's 0.5 otherwise)."""
+        return default_threshold(self._con())
 
     def _results(self, hits: list[Hit]) -> list[SearchResult]:
         if not hits:

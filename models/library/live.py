@@ -20,6 +20,7 @@ import numpy as np
 
 from posefinder.models.descriptor import Query
 from posefinder.models.library import cache as cache_mod
+from posefinder.models.library.library_tags import ids_mask
 from posefinder.models.library.search import DescriptorIndex, KnnResult, exact_knn
 
 
@@ -132,7 +133,7 @@ class LiveIndex:
                 continue
             mask = part.alive
             if images is not None:
-                inside = np.isin(index.image_ids, images)
+                inside = ids_mask(index.image_ids, images)  # a lookup table: no sort of 1M ids
                 mask = inside if mask is None else mask & inside
             if mask is not None and not mask.any():
                 continue

@@ -81,6 +81,9 @@ class IndexReport:
     cancelled: bool = False
     skipped: list[str] = field(default_factory=list)  # "path: reason" of entries that are not regular files
     unavailable: dict[str, int] = field(default_factory=dict)  # type -> files its missing plugin leaves unread
+    tagged: int = 0  # images run through the tagger
+    tagger: str | None = None  # name@version of the tagger that ran
+    tag_message: str | None = None  # why no tagger ran, when none did
 
     def unavailable_line(self) -> str | None:
         """One line for every file left unread for want of the extra [formats], or None."""
@@ -104,6 +107,8 @@ class IndexReport:
         ]
         if self.not_estimated:
             parts.append(f"{self.not_estimated} waiting for a pose model")
+        if self.tagged:
+            parts.append(f"{self.tagged} tagged")
         if self.bad:
             parts.append(f"{len(self.bad)} unreadable")
         if self.skipped:

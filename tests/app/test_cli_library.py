@@ -179,13 +179,13 @@ def test_cli_in_a_subprocess_has_no_traceback_and_search_does_not_import_torch(t
     assert "img2.png" in r.stdout and "HEAVY []" in r.stdout
 
 
-def test_search_by_tag_says_plainly_when_the_library_has_no_tags(tmp_path, capsys, coco_lib):
+def test_search_by_tag_says_plainly_when_the_library_has_no_tags_yet(tmp_path, capsys, coco_lib):
     lib, poses, _ = coco_lib
     query = write_coco(tmp_path / "q.json", [("q.png", poses[5])])
     code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--tag", "sword")
     _one_line_error(code, err)
-    assert "has no tags" in err and "does not tag images yet" in err and out == ""
-    with Library.open(lib) as w:  # tags written by a tagger (not in PoseFinder yet): the filter works
+    assert "has no tags yet" in err and "posefinder tags --install" in err and out == ""
+    with Library.open(lib) as w:  # tags stored without scores: the filter works
         w.set_tags(6, ["sword"])
     code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--tag", "sword", "--json")
     assert code == 0, err

@@ -57,10 +57,11 @@ class SearchController(QObject):
             return
         query = self.current_query()
         lib, k, folder = self.library, self.filters.options().k, self.filters.folder()
+        tags = self.filters.tag_filter()
         self.last_query = query
 
         def search():
-            results = lib.search(query, k=k, folder=folder)
+            results = lib.search(query, k=k, folder=folder, tags=tags or None)
             return results, len(lib.descriptor_index())  # the poses searched (the index is loaded: free)
 
         self._worker.submit(search)
@@ -91,6 +92,8 @@ class SearchController(QObject):
                 self.results.set_empty_text(
                     "This library has no poses yet.\nAdd a folder of images in the Library panel to index it."
                 )
+            elif self.filters.tag_filter():
+                self.results.set_empty_text("No image with these tags has a pose like this.\nRemove a tag from the filter.")
             else:
                 self.results.set_empty_text("No pose shares enough joints with the query.\nSwitch more joints on.")
         n_on = int(np.sum(self.canvas.joint_mask()))
