@@ -22,11 +22,12 @@ import numpy as np
 from posefinder.models import skeleton
 from posefinder.models.atomic import atomic_open
 from posefinder.models.descriptor import MIN_QUERY_JOINTS, PAIRS
-from posefinder.models.library.search import DescriptorIndex
+from posefinder.models.library.search import DescriptorIndex, partial
+from posefinder.models.library.search.index import Bases
 
 DESCRIPTORS_FILE = "descriptors.npy"
 INDEX_FILE = "descriptors.index.npz"
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 #: Dimensions of the principal-component projection kept for pruning (search.py): 64 bytes a row.
 PROJECTION_DIMS = 16
 #: Libraries with fewer entries get no projection.
@@ -166,25 +167,43 @@ def _put(out: dict, dest: np.ndarray, features) -> None:
     out["up"][dest] = up
 
 
+def _as_bases(projection) -> Bases | None:
+    if projection is None or isinstance(projection, Bases):
+        return projection
+    basis, mean = projection
+    return Bases(basis, mean)
+
+
 def _finish(out: dict, bits, pose_ids, image_ids, folder_ids, generation, projection) -> DescriptorIndex:
-    """The index of rows already sorted by presence bits: pattern table, projection."""
+    """The index of rows already sorted by presence bits: pattern table, projections (carried in `out` by a
+    merge, else computed on `projection`'s bases or, past MIN_PROJECTION_ROWS, on the rows' own)."""
     uniq, starts = np.unique(bits, return_index=True)
     patterns = ((uniq[:, None] >> np.arange(K, dtype=np.int64)) & 1).astype(bool)
     starts = np.append(starts, len(bits)).astype(np.int64)
     desc = out["descriptors"]
+    bases = _as_bases(projection)
+    carried = {name: out.pop(name) for name in ("proj", "proj_norms2", "mask_proj", "mask_norms2") if name in out}
     # small libraries scan everything faster than they would prune (search runs without a projection)
-    basis = mean = proj = proj_norms2 = None
-    if projection is not None:
-        basis, mean = projection
-        proj, proj_norms2 = project(desc, basis, mean)
-    elif len(desc) >= MIN_PROJECTION_ROWS:
+    fields: dict = {}
+    if bases is None and len(desc) >= MIN_PROJECTION_ROWS:
         basis, mean, proj, proj_norms2 = principal_projection(desc)
+        bases = Bases(basis, mean)
+        carried = {"proj": proj, "proj_norms2": proj_norms2}
+    if bases is not None:
+        fields.update(basis=bases.basis, mean=bases.mean)
+        if "proj" in carried:
+            fields.update(proj=carried["proj"], proj_norms2=carried["proj_norms2"])
+        else:
+            fields.update(zip(("proj", "proj_norms2"), project(desc, bases.basis, bases.mean)))
+        if "mask_proj" in carried and bases.masks is not None:
+            mp = partial.MaskedProjection(*bases.masks, carried["mask_proj"], carried["mask_norms2"])
+        else:
+            mp = partial.masked_projection(desc, out["coords"], patterns, starts, bases.masks, chunk=_CHUNK)
+        fields.update(mask_joints=mp.joints, mask_basis=mp.basis, mask_mean=mp.mean, mask_proj=mp.proj,
+                      mask_norms2=mp.norms2)  # fmt: skip
     return DescriptorIndex(
         **out,
-        basis=basis,
-        mean=mean,
-        proj=proj,
-        proj_norms2=proj_norms2,
+        **fields,
         patterns=patterns,
         starts=starts,
         pose_ids=pose_ids,
@@ -196,9 +215,9 @@ def _finish(out: dict, bits, pose_ids, image_ids, folder_ids, generation, projec
 
 def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], generation: int) -> DescriptorIndex:
     """One index of the rows of several (index, alive mask or None = every row) parts, rows re-sorted; the
-    first part's projection basis is kept (the later parts must have been projected on it), or a library
-    that has grown past MIN_PROJECTION_ROWS gets its principal components. Chunked: besides the result it
-    holds O(N) vectors and one chunk."""
+    first part's projection bases are kept (the later parts must have been projected on them) and the rows'
+    projections carried over, not recomputed; a library that has grown past MIN_PROJECTION_ROWS gets its
+    principal components. Chunked: besides the result it holds O(N) vectors and one chunk."""
     picks = [np.arange(len(ix)) if alive is None else np.flatnonzero(alive) for ix, alive in parts]
     bit_table = [ix.patterns.astype(np.int64) @ (np.int64(1) << np.arange(K, dtype=np.int64)) for ix, _ in parts]
     bits = np.concatenate([bt[ix.pattern_of_rows()[r]] for bt, (ix, _), r in zip(bit_table, parts, picks)])
@@ -206,9 +225,20 @@ def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], genera
     order = np.lexsort((pose_ids, bits))
     place = np.empty(len(order), dtype=np.int64)
     place[order] = np.arange(len(order))
-    out = _empty_arrays(len(order))
-    image_ids = np.empty(len(order), np.int64)
-    folder_ids = np.empty(len(order), np.int64)
+    n = len(order)
+    out = _empty_arrays(n)
+    first = parts[0][0] if parts else None
+    bases = None if first is None else first.bases()
+    carry = bases is not None and all(ix.proj is not None for ix, _ in parts)
+    carry_masks = carry and bases.masks is not None and all(ix.mask_proj is not None for ix, _ in parts)
+    if carry:
+        out["proj"] = np.empty((bases.basis.shape[1], n), np.float32)
+        out["proj_norms2"] = np.empty(n)
+    if carry_masks:
+        out["mask_proj"] = np.empty((len(bases.masks[0]), bases.masks[1].shape[2], n), np.float32)
+        out["mask_norms2"] = np.empty((len(bases.masks[0]), n))
+    image_ids = np.empty(n, np.int64)
+    folder_ids = np.empty(n, np.int64)
     offset = 0
     for (ix, _), rows in zip(parts, picks):
         for a in range(0, len(rows), _CHUNK):
@@ -217,10 +247,14 @@ def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], genera
             _put(out, dest, (ix.descriptors[r], ix.coords[:, :, r], ix.norms2[r], ix.up[r]))
             image_ids[dest] = ix.image_ids[r]
             folder_ids[dest] = ix.folder_ids[r]
+            if carry:
+                out["proj"][:, dest] = ix.proj[:, r]
+                out["proj_norms2"][dest] = ix.proj_norms2[r]
+            if carry_masks:
+                out["mask_proj"][:, :, dest] = ix.mask_proj[:, :, r]
+                out["mask_norms2"][:, dest] = ix.mask_norms2[:, r]
         offset += len(rows)
-    first = parts[0][0] if parts else None
-    projection = None if first is None or first.basis is None else (first.basis, first.mean)
-    return _finish(out, bits[order], pose_ids[order], image_ids, folder_ids, generation, projection)
+    return _finish(out, bits[order], pose_ids[order], image_ids, folder_ids, generation, bases)
 
 
 def principal_projection(desc: np.ndarray, dims: int = PROJECTION_DIMS, seed: int = 0):
@@ -261,6 +295,9 @@ def project(desc: np.ndarray, basis: np.ndarray, mean: np.ndarray):
     return proj, norms2
 
 
+_MASK_FIELDS = ("mask_joints", "mask_basis", "mask_mean", "mask_proj", "mask_norms2")
+
+
 def _identity(path: Path) -> np.ndarray:
     st = path.stat()
     return np.array([st.st_ino, st.st_size, st.st_mtime_ns], dtype=np.int64)
@@ -281,7 +318,9 @@ def save_index(index: DescriptorIndex, folder: Path) -> None:
             coords=index.coords,
             **({} if index.proj is None else {
                 "basis": index.basis, "mean": index.mean, "proj": index.proj, "proj_norms2": index.proj_norms2,
-            }),  # fmt: skip
+            }),
+            **({} if index.mask_proj is None else {name: getattr(index, name) for name in _MASK_FIELDS}),
+            # fmt: skip
             norms2=index.norms2,
             up=index.up,
             patterns=index.patterns,
@@ -310,6 +349,8 @@ def load_index(folder: Path, generation: int | None = None) -> DescriptorIndex |
             }
             if "proj" in z.files:
                 arrays.update({name: z[name] for name in ("basis", "mean", "proj", "proj_norms2")})
+            if "mask_proj" in z.files:
+                arrays.update({name: z[name] for name in _MASK_FIELDS})
         if not np.array_equal(_identity(desc_path), ident):
             return None
         desc = np.load(desc_path, mmap_mode="r", allow_pickle=False)
@@ -325,6 +366,11 @@ def load_index(folder: Path, generation: int | None = None) -> DescriptorIndex |
         or arrays["patterns"].shape[1:] != (K,)
         or int(arrays["starts"][-1]) != n
         or ("proj" in arrays and arrays["proj"].shape != (arrays["basis"].shape[1], n))
+        or ("proj" in arrays) != ("mask_proj" in arrays)
+        or ("mask_proj" in arrays and (
+            arrays["mask_proj"].shape != (len(arrays["mask_joints"]), arrays["mask_basis"].shape[2], n)
+            or arrays["mask_norms2"].shape != (len(arrays["mask_joints"]), n)
+        ))
         or arrays["id_order"].shape != (n,)
     ):
         return None

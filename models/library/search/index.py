@@ -8,6 +8,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Bases:
+    """What an index projects its rows on: the principal-component basis (300, r) and mean (300,) of the
+    descriptors, and the masked ones (joints, basis, mean: partial.py) or None."""
+
+    basis: np.ndarray
+    mean: np.ndarray
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
 @dataclass
 class DescriptorIndex:
     """The searchable arrays of a library, rows sorted by presence pattern (then pose id).
@@ -19,6 +29,9 @@ class DescriptorIndex:
     row offsets of each pattern's slice; pose_ids, image_ids, folder_ids: (N,) int64 (folder -1: none).
     basis: (300, r) float32 orthonormal columns, mean: (300,) float32, proj: (r, N) float32
     ((descriptors - mean) @ basis).T, proj_norms2: (N,) float64 (the projection bound; None: no pruning).
+    mask_joints (M, 25) bool, mask_basis (M, 300, r) float32, mask_mean (M, 300) float32, mask_proj
+    (M, r, N) float32, mask_norms2 (M, N) float64: the masked projections of partial queries (partial.py;
+    None: partial queries scan).
     """
 
     descriptors: np.ndarray
@@ -35,6 +48,11 @@ class DescriptorIndex:
     mean: np.ndarray | None = None
     proj: np.ndarray | None = None
     proj_norms2: np.ndarray | None = None
+    mask_joints: np.ndarray | None = None
+    mask_basis: np.ndarray | None = None
+    mask_mean: np.ndarray | None = None
+    mask_proj: np.ndarray | None = None
+    mask_norms2: np.ndarray | None = None
     _row_patterns: np.ndarray | None = field(default=None, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
     _starts_list: list | None = field(default=None, repr=False, compare=False)
@@ -43,6 +61,13 @@ class DescriptorIndex:
 
     def __len__(self) -> int:
         return int(self.pose_ids.shape[0])
+
+    def bases(self) -> "Bases | None":
+        """The projection bases of the index (for rows added to it), None when it has none."""
+        if self.basis is None:
+            return None
+        masks = None if self.mask_basis is None else (self.mask_joints, self.mask_basis, self.mask_mean)
+        return Bases(self.basis, self.mean, masks)
 
     def fingerprint(self) -> str:
         """Identifies the rows (pose ids and presence patterns, in order), for indexes derived from them."""

@@ -17,6 +17,7 @@ import bisect
 import numpy as np
 
 from posefinder.models.descriptor import pair_mask
+from posefinder.models.library.search import partial
 from posefinder.models.library.search import scan as blocked
 from posefinder.models.library.search.index import DescriptorIndex, KnnResult
 from posefinder.models.library.search.plan import U32, SidePlan
@@ -30,9 +31,10 @@ def knn_among(
     projection bound covers are pruned with it (module docstring), the others scanned."""
     if index.proj is None or k <= 0:
         return scan(index, plans, parts, k, row_mask)
-    modes = np.stack([p.mode for p in plans])
-    prunable = np.all(modes <= 1, axis=0) & np.any(modes == 1, axis=0)
-    scanned = np.any(modes == 2, axis=0)  # compared on rescaled shared joints: no projection bound
+    sources = np.stack([_bounds(index, p).source for p in plans])
+    # every side bounded (or not comparable), one comparable at least; else (no bound for a side) scanned
+    prunable = np.all(sources != UNBOUNDED, axis=0) & np.any(sources >= 0, axis=0)
+    scanned = np.any(sources == UNBOUNDED, axis=0)
     pruned_parts, rest = [], []
     for part in parts:
         if isinstance(part, slice):
@@ -140,53 +142,90 @@ class _Positions:
         return out
 
 
+#: Bound sources of a pattern for a query side (_Bounds.source): not comparable, and no bound (scanned).
+NOT_COMPARABLE = -1
+UNBOUNDED = -2
+
+
+class _Bounds:
+    """One query side's projection bounds: per pattern the source (0: the library's projection, for rows
+    compared on their own normalisation; 1 + m: masked projection m, partial.py; NOT_COMPARABLE;
+    UNBOUNDED) and per source the stored projections with the query's side of the bound."""
+
+    def __init__(self, index: DescriptorIndex, plan: SidePlan):
+        source = np.where(plan.mode == 1, 0, np.where(plan.mode == 0, NOT_COMPARABLE, UNBOUNDED))
+        self.tables = [(index.proj, index.proj_norms2, *_query_projection(index.basis, index.mean, index.patterns, plan))]
+        if index.mask_proj is not None and plan.any_general:
+            match = partial.matching_masks(index.mask_joints, index.patterns, plan.joints)
+            general = plan.mode == 2
+            for m in np.unique(match[general & (match >= 0)]):
+                m = int(m)
+                on = general & (match == m)
+                source = np.where(on, len(self.tables), source)
+                self.tables.append((index.mask_proj[m], index.mask_norms2[m],
+                                    *_query_projection(index.mask_basis[m], index.mask_mean[m],
+                                                       index.patterns & plan.joints, plan)))  # fmt: skip
+        self.source = source
+
+
+def _bounds(index: DescriptorIndex, plan: SidePlan) -> _Bounds:
+    cached = plan.__dict__.get("_bounds")
+    if cached is None:
+        cached = plan.__dict__["_bounds"] = _Bounds(index, plan)
+    return cached
+
+
 def _projection_lower(index: DescriptorIndex, plans: list[SidePlan], sel) -> np.ndarray:
-    """A lower bound of the query distance for rows of patterns whose joints every side compares on their
-    own normalisation (mode 1, or 0 = not comparable): with x = v_g - D_e (v_g the query rescaled on the
-    pattern's joints), d^2 = w_g |x|^2 >= w_g |basis^T x|^2 = w_g |z_q - z_e|^2, z = projections."""
-    z = index.proj[:, sel]  # (r, n), each component contiguous
-    z2 = index.proj_norms2[sel]
+    """A lower bound of the query distance for rows of patterns that every side either does not compare or
+    bounds by a projection: with x = v_g - y_e (v_g the query rescaled on the shared joints, y_e the entry:
+    its stored descriptor, or its masked one, partial.py), d^2 = w_g |x|^2 >= w_g |U^T x|^2 = w_g |z_q - z_e|^2,
+    z = projections on the source's orthonormal basis U."""
     pid = index.pattern_of_rows()[sel]
     uniform = pid[0] == pid[-1]
     best = None
     for plan in plans:
-        zq, c0, c1, c2 = _query_projection(index, plan)
+        bounds = _bounds(index, plan)
+        src = bounds.source
         if uniform:
             g = int(pid[0])
-            if plan.mode[g] != 1:
+            s = int(src[g])
+            if s < 0:
                 d = np.full(len(pid), np.inf)
             else:
+                proj, norms2, zq, c0, c1, c2 = bounds.tables[s]
                 # einsum, not BLAS: a 16-term product per row is too small to pay for BLAS threads' sync
-                d = np.einsum("i,ij->j", zq[:, g], z) * c1[g]
+                d = np.einsum("i,ij->j", zq[:, g], proj[:, sel]) * c1[g]
                 d += c0[g]
-                d += c2[g] * z2
+                d += c2[g] * norms2[sel]
         else:
-            dots = np.einsum("ij,ij->j", z, zq[:, pid])
-            d = dots * c1[pid]
-            d += c0[pid]
-            d += c2[pid] * z2
-            d[plan.mode[pid] != 1] = np.inf
+            d = np.full(len(pid), np.inf)
+            row_src = src[pid]
+            for s in np.unique(row_src[row_src >= 0]):
+                proj, norms2, zq, c0, c1, c2 = bounds.tables[int(s)]
+                dd = np.einsum("ij,ij->j", proj[:, sel], zq[:, pid])
+                dd *= c1[pid]
+                dd += c0[pid]
+                dd += c2[pid] * norms2[sel]
+                here = row_src == s
+                d[here] = dd[here]
         best = d if best is None else np.minimum(best, d, out=best)
     return best
 
 
-def _query_projection(index: DescriptorIndex, plan: SidePlan):
-    """(z_q (r, P) float32: the query rescaled on each pattern's joints (0 outside its pairs), minus the
-    mean, projected; and per pattern the coefficients of the bound c0 + c1 z_q.z_e + c2 |z_e|^2, with the
-    rounding slack folded in). Computed once per query side."""
-    cached = getattr(plan, "_projection", None)
-    if cached is None:
-        basis = index.basis.astype(np.float64)
-        v = np.where(pair_mask(index.patterns), plan.q[None, :] / plan.sq[:, None], 0.0)
-        zq32 = ((v - index.mean.astype(np.float64)) @ basis).astype(np.float32)
-        z64 = zq32.astype(np.float64)
-        zq2 = np.einsum("ij,ij->i", z64, z64)  # of the float32 z_q the bound uses
-        w = plan.w
-        cached = (
-            np.ascontiguousarray(zq32.T),
-            w * (_PROJ_SCALE - _PROJ_SLACK) * zq2,
-            -2.0 * w * _PROJ_SCALE,
-            w * (_PROJ_SCALE - _PROJ_SLACK),
-        )
-        plan._projection = cached
-    return cached
+def _query_projection(basis: np.ndarray, mean: np.ndarray, compared: np.ndarray, plan: SidePlan):
+    """(z_q (r, P) float32: the query rescaled on each pattern's compared joints (`compared` (P, 25): the
+    pattern's own joints, or those it shares with the query; 0 outside their pairs), minus the mean,
+    projected; and per pattern the coefficients of the bound c0 + c1 z_q.z_e + c2 |z_e|^2, with the
+    rounding slack folded in)."""
+    basis64 = basis.astype(np.float64)
+    v = np.where(pair_mask(compared), plan.q[None, :] / plan.sq[:, None], 0.0)
+    zq32 = ((v - mean.astype(np.float64)) @ basis64).astype(np.float32)
+    z64 = zq32.astype(np.float64)
+    zq2 = np.einsum("ij,ij->i", z64, z64)  # of the float32 z_q the bound uses
+    w = plan.w
+    return (
+        np.ascontiguousarray(zq32.T),
+        w * (_PROJ_SCALE - _PROJ_SLACK) * zq2,
+        -2.0 * w * _PROJ_SCALE,
+        w * (_PROJ_SCALE - _PROJ_SLACK),
+    )
