@@ -287,8 +287,8 @@ def bench_library(n: int, args, rows: list[dict]) -> None:
             base = live.base
             arrays = sum(
                 getattr(base, f).nbytes
-                for f in ("descriptors", "coords", "norms2", "up", "proj", "proj_norms2", "pose_ids", "image_ids",
-                          "folder_ids", "patterns", "starts")
+                for f in ("descriptors", "coords", "norms2", "up", "proj", "proj_norms2", "mask_proj", "mask_norms2",
+                          "pose_ids", "image_ids", "folder_ids", "patterns", "starts")
             ) + base.id_order().nbytes  # fmt: skip
             print(f"full build of the cache from SQLite (streamed): {t_build:.1f} s; peak memory {peak / 1e9:.2f} GB "
                   f"against arrays of {arrays / 1e9:.2f} GB: {peak / arrays:.2f}x (goal <= 1.5x: "

@@ -15,6 +15,7 @@ makes, O(N) vectors and one chunk.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -107,17 +108,18 @@ def build_index(
     folder_ids: np.ndarray,
     keypoints: np.ndarray,
     generation: int = -1,
-    projection: tuple[np.ndarray, np.ndarray] | None = None,
+    projection: Bases | tuple[np.ndarray, np.ndarray] | bool | None = None,
 ) -> DescriptorIndex:
     """The DescriptorIndex of poses given as (N, 25, 3) keypoints [x, y, v]; poses with fewer than 3 present
-    keypoints or no extent are left out (nothing can be compared with them). projection: (basis, mean) to
-    project on (an index keeps its basis when rows are added); default: the rows' principal components."""
+    keypoints or no extent are left out (nothing can be compared with them). projection: the Bases (or
+    (basis, mean)) to project on (an index keeps its bases when rows are added); False: none (a small
+    segment, scanned whole); default: the rows' principal components past MIN_PROJECTION_ROWS rows."""
     keypoints = np.asarray(keypoints).reshape(-1, K, 3)
     ids = (np.asarray(pose_ids, dtype=np.int64), np.asarray(image_ids, dtype=np.int64), np.asarray(folder_ids, dtype=np.int64))
     return build_streamed(_array_chunks(*ids, keypoints), generation, projection)
 
 
-def build_streamed(chunks, generation: int = -1, projection: tuple[np.ndarray, np.ndarray] | None = None) -> DescriptorIndex:
+def build_streamed(chunks, generation: int = -1, projection=None) -> DescriptorIndex:
     """The DescriptorIndex of the rows `chunks()` yields as (pose_ids, image_ids, folder_ids, keypoints (m, 25, 3))
     chunks, in two passes over the same rows (a source re-read, e.g. one SQLite snapshot): the first finds each
     row's place (rows sorted by presence pattern, then pose id), the second computes the rows chunk by chunk
@@ -168,7 +170,7 @@ def _put(out: dict, dest: np.ndarray, features) -> None:
 
 
 def _as_bases(projection) -> Bases | None:
-    if projection is None or isinstance(projection, Bases):
+    if projection is None or projection is False or isinstance(projection, Bases):
         return projection
     basis, mean = projection
     return Bases(basis, mean)
@@ -181,11 +183,11 @@ def _finish(out: dict, bits, pose_ids, image_ids, folder_ids, generation, projec
     patterns = ((uniq[:, None] >> np.arange(K, dtype=np.int64)) & 1).astype(bool)
     starts = np.append(starts, len(bits)).astype(np.int64)
     desc = out["descriptors"]
-    bases = _as_bases(projection)
+    bases = None if projection is False else _as_bases(projection)
     carried = {name: out.pop(name) for name in ("proj", "proj_norms2", "mask_proj", "mask_norms2") if name in out}
     # small libraries scan everything faster than they would prune (search runs without a projection)
     fields: dict = {}
-    if bases is None and len(desc) >= MIN_PROJECTION_ROWS:
+    if bases is None and projection is not False and len(desc) >= MIN_PROJECTION_ROWS:
         basis, mean, proj, proj_norms2 = principal_projection(desc)
         bases = Bases(basis, mean)
         carried = {"proj": proj, "proj_norms2": proj_norms2}
@@ -198,7 +200,7 @@ def _finish(out: dict, bits, pose_ids, image_ids, folder_ids, generation, projec
         if "mask_proj" in carried and bases.masks is not None:
             mp = partial.MaskedProjection(*bases.masks, carried["mask_proj"], carried["mask_norms2"])
         else:
-            mp = partial.masked_projection(desc, out["coords"], patterns, starts, bases.masks, chunk=_CHUNK)
+            mp = partial.masked_projection(desc, out["coords"], patterns, starts, bases.masks, sample_rows=_PCA_SAMPLE, chunk=_CHUNK)
         fields.update(mask_joints=mp.joints, mask_basis=mp.basis, mask_mean=mp.mean, mask_proj=mp.proj,
                       mask_norms2=mp.norms2)  # fmt: skip
     return DescriptorIndex(
@@ -213,11 +215,17 @@ def _finish(out: dict, bits, pose_ids, image_ids, folder_ids, generation, projec
     )
 
 
-def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], generation: int) -> DescriptorIndex:
+def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], generation: int, project: bool = True) -> DescriptorIndex:
     """One index of the rows of several (index, alive mask or None = every row) parts, rows re-sorted; the
-    first part's projection bases are kept (the later parts must have been projected on them) and the rows'
-    projections carried over, not recomputed; a library that has grown past MIN_PROJECTION_ROWS gets its
-    principal components. Chunked: besides the result it holds O(N) vectors and one chunk."""
+    first part's projection bases are kept and the rows' projections carried over, not recomputed (parts
+    without projections, small segments, are projected on those bases first); a library that has grown
+    past MIN_PROJECTION_ROWS gets its principal components. project=False: no projections (a segment).
+    Chunked: besides the result it holds O(N) vectors and one chunk."""
+    if not project:
+        parts = [(_unprojected(ix), alive) for ix, alive in parts]
+    elif parts and parts[0][0].bases() is not None:
+        bases = parts[0][0].bases()
+        parts = [parts[0]] + [(projected(ix, bases), alive) for ix, alive in parts[1:]]
     picks = [np.arange(len(ix)) if alive is None else np.flatnonzero(alive) for ix, alive in parts]
     bit_table = [ix.patterns.astype(np.int64) @ (np.int64(1) << np.arange(K, dtype=np.int64)) for ix, _ in parts]
     bits = np.concatenate([bt[ix.pattern_of_rows()[r]] for bt, (ix, _), r in zip(bit_table, parts, picks)])
@@ -254,7 +262,26 @@ def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], genera
                 out["mask_proj"][:, :, dest] = ix.mask_proj[:, :, r]
                 out["mask_norms2"][:, dest] = ix.mask_norms2[:, r]
         offset += len(rows)
-    return _finish(out, bits[order], pose_ids[order], image_ids, folder_ids, generation, bases)
+    return _finish(out, bits[order], pose_ids[order], image_ids, folder_ids, generation, bases if project else False)
+
+
+_PROJECTED_FIELDS = ("basis", "mean", "proj", "proj_norms2", "mask_joints", "mask_basis", "mask_mean", "mask_proj", "mask_norms2")
+
+
+def _unprojected(index: DescriptorIndex) -> DescriptorIndex:
+    return index if index.proj is None else dataclasses.replace(index, **dict.fromkeys(_PROJECTED_FIELDS))
+
+
+def projected(index: DescriptorIndex, bases: Bases) -> DescriptorIndex:
+    """The index with its rows projected on these bases (itself when they are its own)."""
+    if index.basis is bases.basis and (bases.masks is None or index.mask_basis is bases.masks[1]):
+        return index
+    proj, proj_norms2 = project(index.descriptors, bases.basis, bases.mean)
+    fields = {"basis": bases.basis, "mean": bases.mean, "proj": proj, "proj_norms2": proj_norms2}
+    if bases.masks is not None:
+        mp = partial.masked_projection(index.descriptors, index.coords, index.patterns, index.starts, bases.masks, chunk=_CHUNK)
+        fields.update(mask_joints=mp.joints, mask_basis=mp.basis, mask_mean=mp.mean, mask_proj=mp.proj, mask_norms2=mp.norms2)
+    return dataclasses.replace(index, **fields)
 
 
 def principal_projection(desc: np.ndarray, dims: int = PROJECTION_DIMS, seed: int = 0):

@@ -29,7 +29,7 @@ import numpy as np
 from posefinder.models.errors import LibraryError
 from posefinder.models.library import cache as cache_mod
 from posefinder.models.library import database as db
-from posefinder.models.library.live import Changes, LiveIndex
+from posefinder.models.library.live import Changes, LiveIndex, Part
 
 log = logging.getLogger("posefinder.library.cache")
 
@@ -56,14 +56,16 @@ def _rows_to_arrays(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return ids, image_ids, folder_ids, kp
 
 
-def row_chunks(con: sqlite3.Connection, chunk: int = CHUNK_ROWS):
-    """A re-iterable source of every pose row in pose id order, CHUNK_ROWS at a time (keyset pages), for
-    cache.build_streamed; call it inside one read transaction so that both passes see the same rows."""
+def row_chunks(con: sqlite3.Connection, chunk: int = CHUNK_ROWS, since: int | None = None):
+    """A re-iterable source of every pose row (since: of those written after that generation) in pose id
+    order, CHUNK_ROWS at a time (keyset pages), for cache.build_streamed; call it inside one read
+    transaction so that both passes see the same rows."""
+    where = "" if since is None else f"p.gen > {int(since)} AND "
 
     def chunks():
         last = -(1 << 62)
         while True:
-            rows = con.execute(f"{_ROW_SQL} WHERE p.id > ? ORDER BY p.id LIMIT ?", (last, chunk)).fetchall()
+            rows = con.execute(f"{_ROW_SQL} WHERE {where}p.id > ? ORDER BY p.id LIMIT ?", (last, chunk)).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
@@ -75,8 +77,26 @@ def row_chunks(con: sqlite3.Connection, chunk: int = CHUNK_ROWS):
 def read_changes(con: sqlite3.Connection, since: int) -> Changes:
     """The rows of the poses written after generation `since` and the ids of the poses deleted after it."""
     ids, image_ids, folder_ids, kp = _rows_to_arrays(con.execute(CHANGED_SQL, (since,)).fetchall())
+    return Changes(ids, image_ids, folder_ids, kp, read_deletions(con, since))
+
+
+def read_deletions(con: sqlite3.Connection, since: int) -> np.ndarray:
     deleted = np.fromiter((r[0] for r in con.execute("SELECT pose_id FROM deleted_poses WHERE gen > ?", (since,))), np.int64)
-    return Changes(ids, image_ids, folder_ids, kp, np.unique(deleted))
+    return np.unique(deleted)
+
+
+def streamed_update(con: sqlite3.Connection, live: LiveIndex, gen: int) -> LiveIndex:
+    """live brought to generation gen when more rows changed than it holds: the changed rows built, streamed
+    (cache.build_streamed, two passes of CHUNK_ROWS rows; on their own principal components when there are
+    enough), into one segment beside the base's rows still alive; never all changed rows in memory at once
+    as SQLite rows. A background merge follows (its pending rows are past every threshold)."""
+    segment = cache_mod.build_streamed(row_chunks(con, since=live.generation), generation=gen)
+    gone = np.union1d(read_deletions(con, live.generation), segment.pose_ids)
+    parts = [p.without(gone) for p in live.parts]
+    parts = [p for i, p in enumerate(parts) if i == 0 or len(p)]
+    if len(segment):
+        parts.append(Part(segment))
+    return LiveIndex(tuple(parts), gen)
 
 
 def pruned_through(con: sqlite3.Connection) -> int:
@@ -132,8 +152,8 @@ class CacheKeeper:
                 live = LiveIndex.of(base)
         if live is not None and live.generation < gen:
             pending = con.execute("SELECT count(*) FROM poses WHERE gen > ?", (live.generation,)).fetchone()[0]
-            if pending > max(MERGE_MIN_ROWS, len(live.base)):  # more new rows than old: build afresh
-                live = None
+            if pending > max(MERGE_MIN_ROWS, len(live.base)):  # more new rows than old: streamed
+                live = streamed_update(con, live, gen)
             else:
                 live = live.updated(read_changes(con, live.generation), gen)
         if live is None:

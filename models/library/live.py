@@ -1,9 +1,10 @@
 """The searchable state of a library at one generation: the saved descriptor cache plus what changed since.
 
 A LiveIndex is a base DescriptorIndex (descriptors.npy, as saved) and segments: small DescriptorIndexes of
-the rows written since (one per update, projected on the base's principal-component basis, which the
-pruning bound only needs orthonormal), each with a mask of the rows that a later change removed (deleted,
-edited or replaced poses). `updated` brings it to a newer generation from the changed rows alone
+the rows written since (normally one, the live segment, which each update joins; unprojected and scanned
+whole, as a few thousand rows scan faster than they prune), each with a mask of the rows that a later
+change removed (deleted, edited or replaced poses). A merge projects them on the base's bases, which the
+pruning bounds only need orthonormal. `updated` brings it to a newer generation from the changed rows alone
 (O(changes), never the whole library); `merged` folds it into one DescriptorIndex (chunked, off the search
 thread: library.py). A LiveIndex never changes once made: a search holds one and sees one generation.
 
@@ -22,6 +23,10 @@ from posefinder.models.descriptor import Query
 from posefinder.models.library import cache as cache_mod
 from posefinder.models.library.library_tags import ids_mask
 from posefinder.models.library.search import DescriptorIndex, KnnResult, exact_knn
+
+
+#: Rows newer than the base that the live segment takes before a new segment starts.
+LIVE_ROWS = 16384
 
 
 @dataclass(frozen=True)
@@ -91,20 +96,26 @@ class LiveIndex:
 
     def updated(self, changes: Changes, generation: int) -> "LiveIndex":
         """This index at a newer generation: the changed and deleted poses' old rows masked out, the changed
-        poses' current rows added as a new segment (on the base's projection basis)."""
+        poses' current rows added to the live segment: the one small segment of rows newer than the base,
+        unprojected and scanned whole (merged with the new rows while it holds under LIVE_ROWS rows; past
+        that, a new one starts, until the background merge folds them into the base)."""
         if len(changes) == 0:
             return LiveIndex(self.parts, generation)
         gone = np.union1d(changes.deleted, changes.pose_ids)
         parts = [p.without(gone) for p in self.parts]
         parts = [p for i, p in enumerate(parts) if i == 0 or len(p)]  # emptied segments go
         if len(changes.pose_ids):
-            base = self.base
             segment = cache_mod.build_index(
                 changes.pose_ids, changes.image_ids, changes.folder_ids, changes.keypoints, generation=generation,
-                projection=base.bases(),
+                projection=False,
             )  # fmt: skip
             if len(segment):
-                parts.append(Part(segment))
+                last = parts[-1] if len(parts) > 1 else None
+                if last is not None and len(last) + len(segment) <= LIVE_ROWS:
+                    joined = cache_mod.merge_indexes([(last.index, last.alive), (segment, None)], generation, project=False)
+                    parts[-1] = Part(joined)
+                else:
+                    parts.append(Part(segment))
         return LiveIndex(tuple(parts), generation)
 
     def merged(self) -> DescriptorIndex:

@@ -160,8 +160,9 @@ def test_merges_run_off_the_search_thread_keep_the_basis_and_prune_the_deletion_
         real_merge = cache_mod.merge_indexes
 
         def slow_merge(*a, **k):
-            started.set()
-            assert release.wait(30)
+            if threading.current_thread() is not threading.main_thread():  # the background merge only
+                started.set()
+                assert release.wait(30)
             return real_merge(*a, **k)
 
         monkeypatch.setattr(cache_mod, "merge_indexes", slow_merge)
@@ -241,7 +242,8 @@ def test_the_full_build_streams_rows_within_1_5x_of_the_final_arrays(tmp_path, m
                 tracemalloc.stop()
     arrays = sum(
         getattr(index, f).nbytes
-        for f in ("descriptors", "coords", "norms2", "up", "proj", "proj_norms2", "pose_ids", "image_ids", "folder_ids")
+        for f in ("descriptors", "coords", "norms2", "up", "proj", "proj_norms2", "mask_proj", "mask_norms2", "pose_ids",
+                  "image_ids", "folder_ids")
     )
     assert len(index) == n and peak <= 1.5 * arrays, (peak, arrays)
 
@@ -278,3 +280,76 @@ def test_reading_the_changes_searches_the_generation_index():
         con.execute(stmt)
     plan = " ".join(str(r) for r in con.execute(f"EXPLAIN QUERY PLAN {cache_keeper.CHANGED_SQL}", (0,)))
     assert "poses_gen" in plan and "SCAN p" not in plan
+
+
+def test_updates_join_one_unprojected_live_segment_and_a_merge_projects_it(tmp_path, monkeypatch):
+    """Each write's rows join the live segment (one, scanned whole: nothing is projected on the search path);
+    the background merge projects them on the base's bases."""
+    monkeypatch.setattr(cache_mod, "MIN_PROJECTION_ROWS", 64)
+    rng = np.random.default_rng(7)
+    path = tmp_path / "lib"
+    with Library.open(path, create=True) as lib:
+        lib.import_records([PoseRecord(_pose(rng), f"a{i}.png") for i in range(300)])
+        lib.search(Query(_pose(rng)))
+        base = lib.descriptor_index().base
+
+        def no_projection(*a, **k):
+            raise AssertionError("rows projected on the search path")
+
+        real_project, real_masked = cache_mod.project, cache_mod.partial.masked_projection
+        monkeypatch.setattr(cache_mod, "project", no_projection)
+        monkeypatch.setattr(cache_mod.partial, "masked_projection", no_projection)
+        for step in range(5):
+            lib.import_records([PoseRecord(_pose(rng), f"b{step}_{i}.png") for i in range(30)])
+            lib.set_pose(int(base.pose_ids[step]), _pose(rng))
+            _assert_exact(lib, rng)
+            live = lib.descriptor_index()
+            assert len(live.parts) == 2 and live.base is base and live.parts[1].index.proj is None
+        assert len(live.parts[1]) == 5 * 31
+        monkeypatch.setattr(cache_mod, "project", real_project)
+        monkeypatch.setattr(cache_mod.partial, "masked_projection", real_masked)
+        merged = live.merged()
+        assert merged.mask_proj is not None and merged.basis is base.basis and len(merged) == 300 + 150
+        fresh = cache_mod.projected(cache_mod._unprojected(merged), base.bases())
+        np.testing.assert_allclose(merged.proj, fresh.proj, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(merged.mask_proj, fresh.mask_proj, rtol=1e-5, atol=1e-5)
+
+
+def test_more_changes_than_cached_rows_update_streamed_not_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_keeper, "MERGE_MIN_ROWS", 50)
+    monkeypatch.setattr(cache_keeper, "CHUNK_ROWS", 128)
+    rng = np.random.default_rng(8)
+    path = tmp_path / "lib"
+    with Library.open(path, create=True) as lib:
+        lib.import_records([PoseRecord(_pose(rng), f"a{i}.png") for i in range(60)])
+        lib.search(Query(_pose(rng)))
+        assert lib._keeper.full_builds == 1
+        with lib._read() as con:
+            victims = [r[0] for r in con.execute("SELECT id FROM poses ORDER BY id LIMIT 10")]
+        for pid in victims:
+            lib.delete_pose(pid)
+        lib.import_records([PoseRecord(_pose(rng), f"b{i}.png") for i in range(700)])
+        chunks = []
+        real_chunks = cache_keeper.row_chunks
+
+        def counted(con, chunk=cache_keeper.CHUNK_ROWS, since=None):
+            chunks.append((chunk, since))
+            return real_chunks(con, chunk, since)
+
+        monkeypatch.setattr(cache_keeper, "row_chunks", counted)
+        real_read = cache_keeper.read_changes
+
+        def read_changes(con, since):  # the search path does not read the changes all at once
+            assert threading.current_thread() is not threading.main_thread()
+            return real_read(con, since)
+
+        monkeypatch.setattr(cache_keeper, "read_changes", read_changes)
+        got = {r.pose_id for r in lib.search(Query(_pose(rng)), k=1000)}
+        assert lib._keeper.full_builds == 1 and chunks[0][0] == 128 and chunks[0][1] is not None
+        assert len(got) == 750 and not got & set(victims)
+        lib.wait_for_cache()
+        monkeypatch.undo()
+        _assert_exact(lib, rng)
+        lib.wait_for_cache()
+        assert lib._keeper.merges >= 1
+        _assert_exact(lib, rng)
