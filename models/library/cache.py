@@ -72,18 +72,27 @@ def _scale_and_present(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _row_features(kp: np.ndarray):
     """(descriptors (m, 300) float32, coords (25, 2, m) float32, squared norms (m,) float64, up (m, 2) float32)
-    of float64 keypoints (m, 25, 3) that each have an extent."""
+    of float64 keypoints (m, 25, 3) that each have an extent. Computed joint-major (every pair's values a
+    contiguous row), so that the pair gathers copy rows."""
     scale, present = _scale_and_present(kp)
     xy = kp[:, :, :2]
-    count = present.sum(axis=1)
-    centroid = (xy * present[:, :, None]).sum(axis=1) / np.maximum(count, 1)[:, None]
-    c = np.where(present[:, :, None], (xy - centroid[:, None, :]) / scale[:, None, None], 0.0)
-    dx = c[:, PAIRS[:, 0], 0] - c[:, PAIRS[:, 1], 0]
-    dy = c[:, PAIRS[:, 0], 1] - c[:, PAIRS[:, 1], 1]
-    d = np.sqrt(dx * dx + dy * dy)
-    d = np.where(present[:, PAIRS[:, 0]] & present[:, PAIRS[:, 1]], d, 0.0).astype(np.float32)
-    d64 = d.astype(np.float64)
-    return d, c.transpose(1, 2, 0).astype(np.float32), np.einsum("ij,ij->i", d64, d64), _torso_up_many(xy, present)
+    pres = np.ascontiguousarray(present.T)  # (25, m)
+    count = np.maximum(pres.sum(axis=0), 1)
+    c = np.empty((K, 2, len(kp)))
+    for axis in (0, 1):
+        v = np.ascontiguousarray(xy[:, :, axis].T)  # (25, m)
+        centroid = np.where(pres, v, 0.0).sum(axis=0) / count
+        c[:, axis] = np.where(pres, (v - centroid) / scale, 0.0)
+    dx = np.take(c[:, 0], PAIRS[:, 0], axis=0) - np.take(c[:, 0], PAIRS[:, 1], axis=0)
+    dy = np.take(c[:, 1], PAIRS[:, 0], axis=0) - np.take(c[:, 1], PAIRS[:, 1], axis=0)
+    dx *= dx
+    dy *= dy
+    dx += dy
+    d = np.sqrt(dx, out=dx)
+    d *= np.take(pres, PAIRS[:, 0], axis=0) & np.take(pres, PAIRS[:, 1], axis=0)  # 0 for pairs of absent joints
+    d32 = np.ascontiguousarray(d.T, dtype=np.float32)
+    d64 = d32.astype(np.float64)
+    return d32, c.astype(np.float32), np.einsum("ij,ij->i", d64, d64), _torso_up_many(xy, present)
 
 
 def _bits_and_keep(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
