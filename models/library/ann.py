@@ -1,7 +1,7 @@
 """Approximate search for large libraries: per-pattern inverted files with compressed codes, exact re-rank.
 
 The [ann] extra (faiss-cpu). The rows of each presence pattern with at least MIN_INDEXED_ROWS rows get a
-faiss IndexIVFPQFastScan in the space of that pattern's pairs: sqrt(rows) k-means cells, residuals coded by
+faiss IndexIVFPQFastScan in the space of that pattern's pairs (faiss ids: pose ids), sqrt(rows) k-means cells, residuals coded by
 a product quantiser of 4-bit codes for 2 dimensions each (53 bytes for the 210 pairs of 21 joints, plus an
 8-byte id: ~5% of the float32 matrix, which stays the only full copy), scanned with SIMD lookups. For a
 pattern whose joints the query has, the query distance to its rows is a plain euclidean distance between
@@ -18,8 +18,11 @@ The index lives in `descriptors.ann.npz` beside the descriptor cache, tied to th
 (live.py) by their generation and a fingerprint of their rows. Changes since the base was built reach the
 search the same way as for the exact search: rows removed since are masked out of the re-rank, rows added
 since are searched exactly in their segments. A new base (merged in the background, cache_keeper.py) gets
-its index built in that background thread before it is swapped in, so no search waits for a build; a
-search that finds none held or saved searches exactly meanwhile. Without faiss the search stays exact and
+its index in that background thread before it is swapped in, so no search waits for it: the old base's
+index takes the merge's appends and deletions (copies of its faiss indexes: rows removed since deleted by
+pose id, rows added since encoded on the trained cells and codes), and is built afresh only when there is
+none or the library has grown past REBUILD_GROWTH times the rows it was trained on. A search that finds
+none held or saved searches exactly meanwhile. Without faiss the search stays exact and
 says so once in the log.
 """
 
@@ -37,12 +40,13 @@ import numpy as np
 
 from posefinder.models.atomic import atomic_open
 from posefinder.models.descriptor import Query, pair_mask
+from posefinder.models.library.live import LiveIndex
 from posefinder.models.library.search import DescriptorIndex, KnnResult, SidePlan, knn_among, plan_query
 
 log = logging.getLogger("posefinder.library.ann")
 
 ANN_FILE = "descriptors.ann.npz"
-ANN_FORMAT = 3
+ANN_FORMAT = 4
 #: Cells searched per pattern and query side, and rows each such search proposes for the exact re-rank.
 DEFAULT_NPROBE = 16
 DEFAULT_CANDIDATES = 128
@@ -55,6 +59,9 @@ PQ_ITERATIONS = 10
 TRAIN_ROWS_PER_CELL = 64
 MIN_TRAIN_ROWS = 10_000
 _ADD_CHUNK = 65536
+#: A merge updates the approximate index in place of a rebuild until the cache has this many times the rows
+#: it was trained on (its cells and codes were fitted to those).
+REBUILD_GROWTH = 2.0
 _missing_logged: set[str] = set()
 _build_lock = threading.Lock()
 
@@ -80,28 +87,42 @@ def available() -> bool:
     return True
 
 
+def pattern_bits(patterns: np.ndarray) -> np.ndarray:
+    """(P,) int64: each presence pattern (P, 25) as bits."""
+    return np.asarray(patterns, dtype=np.int64).reshape(-1, patterns.shape[-1]) @ (np.int64(1) << np.arange(patterns.shape[-1], dtype=np.int64))
+
+
 @dataclass
 class AnnIndex:
-    """One faiss IVF index per common presence pattern (ids = row numbers), and the rare patterns."""
+    """One faiss IVF index per common presence pattern (named by its bits; faiss ids = pose ids, so that
+    rows can be added and removed without renumbering), for the descriptor cache of one generation."""
 
     generation: int
     fingerprint: str
-    patterns: np.ndarray  # (G,) int32: the common patterns (indices into DescriptorIndex.patterns)
+    bits: np.ndarray  # (G,) int64: the presence patterns indexed
     indexes: list  # G faiss indexes over the pattern's pair columns
-    orphan_patterns: np.ndarray  # (O,) int32: rare patterns, always scanned
+    trained_rows: int = 0  # rows of the cache it was trained on (rebuilt when the cache outgrows them)
     nprobe: int = DEFAULT_NPROBE
     candidates: int = DEFAULT_CANDIDATES
-    _columns: list = field(default_factory=list, repr=False)
+    _layout: tuple | None = field(default=None, repr=False)
 
     def matches(self, index: DescriptorIndex) -> bool:
-        """Whether it was built from this descriptor cache (same generation, same rows)."""
+        """Whether it holds the rows of this descriptor cache (same generation, same rows)."""
         return self.generation == index.generation and self.fingerprint == index.fingerprint()
 
-    def columns(self, index: DescriptorIndex) -> list[np.ndarray]:
-        """The pair columns of each common pattern."""
-        if len(self._columns) != len(self.patterns):
-            self._columns = [np.flatnonzero(pair_mask(index.patterns[g])) for g in self.patterns]
-        return self._columns
+    def layout(self, index: DescriptorIndex) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """(the pattern of index of each faiss index (-1: none of its rows), their pair columns, the
+        patterns that no faiss index covers: always scanned)."""
+        lay = self._layout
+        if lay is None or lay[0] != index.fingerprint():
+            bits = pattern_bits(index.patterns)
+            where = {int(b): g for g, b in enumerate(bits.tolist())}
+            gs = np.array([where.get(int(b), -1) for b in self.bits], dtype=np.int64)
+            cols = [np.flatnonzero(pair_mask(index.patterns[g])) if g >= 0 else np.zeros(0, np.int64) for g in gs]
+            covered = np.zeros(len(index.patterns), bool)
+            covered[gs[gs >= 0]] = True
+            lay = self._layout = (index.fingerprint(), gs, cols, np.flatnonzero(~covered & (np.diff(index.starts) > 0)))
+        return lay[1], lay[2], lay[3]
 
     # -- building ------------------------------------------------------------------------------------------
     @classmethod
@@ -122,25 +143,67 @@ class AnnIndex:
         return cls(
             generation=int(index.generation),
             fingerprint=index.fingerprint(),
-            patterns=common.astype(np.int32),
+            bits=pattern_bits(index.patterns)[common],
             indexes=indexes,
-            orphan_patterns=np.flatnonzero((sizes > 0) & (sizes < max(min_rows, 1))).astype(np.int32),
+            trained_rows=len(index),
             nprobe=int(nprobe),
             candidates=int(candidates),
         )
 
+    def updated(self, old: LiveIndex, new: DescriptorIndex) -> "AnnIndex":
+        """This index (of old.base) brought to `new`, the merge of `old`: the rows removed since deleted from
+        the faiss indexes and the rows added since (old's segments) added, on the trained cells and codes
+        (copies: searches of the old base go on with this one meanwhile). Patterns without an index stay
+        scanned whole."""
+        import faiss
+
+        base, alive = old.parts[0].index, old.parts[0].alive
+        base_bits = pattern_bits(base.patterns)[base.pattern_of_rows()]
+        removed = np.zeros(0, np.int64) if alive is None else base.pose_ids[~alive]
+        removed_bits = np.zeros(0, np.int64) if alive is None else base_bits[~alive]
+        added = [(p.index, np.arange(len(p.index)) if p.alive is None else np.flatnonzero(p.alive)) for p in old.parts[1:]]
+        indexes = []
+        with _single_threaded(faiss):
+            for b, ivf in zip(self.bits.tolist(), self.indexes):
+                gone = removed[removed_bits == b]
+                adds = []
+                for seg, rows in added:
+                    seg_bits = pattern_bits(seg.patterns)
+                    g = np.flatnonzero(seg_bits == b)
+                    if len(g):
+                        g = int(g[0])
+                        r = rows[(rows >= seg.starts[g]) & (rows < seg.starts[g + 1])]
+                        if len(r):
+                            adds.append((seg, g, r))
+                if len(gone) == 0 and not adds:
+                    indexes.append(ivf)
+                    continue
+                ivf = faiss.clone_index(ivf)
+                if len(gone):
+                    ivf.remove_ids(faiss.IDSelectorBatch(gone))
+                for seg, g, r in adds:
+                    cols = np.flatnonzero(pair_mask(seg.patterns[g]))
+                    ivf.add_with_ids(_columns_of(seg.descriptors[r], cols, ivf.d), seg.pose_ids[r])
+                indexes.append(ivf)
+        return AnnIndex(int(new.generation), new.fingerprint(), self.bits, indexes, self.trained_rows, self.nprobe,
+                        self.candidates)  # fmt: skip
+
     # -- searching -----------------------------------------------------------------------------------------
     def rows_to_scan(self, index: DescriptorIndex, plans: list[SidePlan], k: int) -> list:
         """Parts (slices and a sorted row array) for search.scan: the rows each pattern's index proposes for
-        each query side, and the rows of rare patterns and of patterns compared on fewer joints than they have."""
+        each query side, and the rows of patterns without an index and of patterns compared on fewer joints
+        than they have."""
         import faiss
 
-        whole = set(self.orphan_patterns.tolist())
+        gs, cols_of, orphans = self.layout(index)
+        whole = set(orphans.tolist())
         proposed = []
         params = faiss.SearchParametersIVF(nprobe=self.nprobe)
         n_cand = max(self.candidates, 4 * k)
         with _single_threaded(faiss):
-            for g, ivf, cols in zip(self.patterns, self.indexes, self.columns(index)):
+            for g, ivf, cols in zip(gs.tolist(), self.indexes, cols_of):
+                if g < 0:
+                    continue
                 for plan in plans:
                     mode = plan.mode[g]
                     if mode == 2:
@@ -153,8 +216,7 @@ class AnnIndex:
         whole_arr = np.asarray(sorted(whole), dtype=np.int64)
         parts: list = _merged_slices(index.starts[whole_arr], index.starts[whole_arr + 1])
         if proposed:
-            rows = np.sort(np.concatenate(proposed))
-            rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]
+            rows = np.unique(index.rows_of(np.concatenate(proposed)))
             if len(whole_arr):
                 rows = rows[~np.isin(index.pattern_of_rows()[rows], whole_arr)]
             if len(rows):
@@ -181,8 +243,8 @@ class AnnIndex:
                 format=np.int64(ANN_FORMAT),
                 generation=np.int64(self.generation),
                 fingerprint=np.array(self.fingerprint),
-                patterns=self.patterns,
-                orphan_patterns=self.orphan_patterns,
+                bits=self.bits,
+                trained_rows=np.int64(self.trained_rows),
                 nprobe=np.int64(self.nprobe),
                 candidates=np.int64(self.candidates),
                 **blobs,
@@ -197,13 +259,13 @@ class AnnIndex:
             with np.load(Path(folder) / ANN_FILE, allow_pickle=False) as z:
                 if int(z["format"]) != ANN_FORMAT:
                     return None
-                patterns = z["patterns"]
+                bits = z["bits"]
                 return cls(
                     generation=int(z["generation"]),
                     fingerprint=str(z["fingerprint"]),
-                    patterns=patterns,
-                    indexes=[faiss.deserialize_index(z[f"index_{i}"]) for i in range(len(patterns))],
-                    orphan_patterns=z["orphan_patterns"],
+                    bits=bits,
+                    indexes=[faiss.deserialize_index(z[f"index_{i}"]) for i in range(len(bits))],
+                    trained_rows=int(z["trained_rows"]),
                     nprobe=int(z["nprobe"]),
                     candidates=int(z["candidates"]),
                 )
@@ -212,7 +274,7 @@ class AnnIndex:
 
 
 def _pattern_index(faiss, index: DescriptorIndex, g: int, rng: np.random.Generator):
-    """The IVF-PQ fast-scan index of pattern g's rows (ids = row numbers)."""
+    """The IVF-PQ fast-scan index of pattern g's rows (ids = pose ids)."""
     a, b = int(index.starts[g]), int(index.starts[g + 1])
     cols = np.flatnonzero(pair_mask(index.patterns[g]))
     dim = -(-len(cols) // PQ_DIMS_PER_BYTE) * PQ_DIMS_PER_BYTE
@@ -228,7 +290,7 @@ def _pattern_index(faiss, index: DescriptorIndex, g: int, rng: np.random.Generat
     ivf.train(_columns_of(index.descriptors[sample], cols, dim))
     for s in range(a, b, _ADD_CHUNK):
         e = min(b, s + _ADD_CHUNK)
-        ivf.add_with_ids(_columns_of(index.descriptors[s:e], cols, dim), np.arange(s, e, dtype=np.int64))
+        ivf.add_with_ids(_columns_of(index.descriptors[s:e], cols, dim), index.pose_ids[s:e])
     return ivf
 
 
@@ -310,6 +372,25 @@ def ann_for(lib, index: DescriptorIndex, build: bool = True) -> AnnIndex | None:
         return ann
     finally:
         _build_lock.release()
+
+
+def ann_after_merge(lib, old: LiveIndex, new: DescriptorIndex) -> AnnIndex | None:
+    """The approximate index of `new`, the merge of `old` (the merging thread): the library's index of old's
+    base brought up to date (appends and deletions, ANN.updated) while the cache has not outgrown
+    REBUILD_GROWTH times the rows it was trained on; else (re)built (ann_for). Saved and held."""
+    held = getattr(lib, "_ann", None)
+    if held is None or not held.matches(old.base) or len(new) > REBUILD_GROWTH * max(held.trained_rows, 1):
+        return ann_for(lib, new)
+    with _build_lock:
+        t = time.perf_counter()
+        ann = held.updated(old, new)
+        log.info("%s: approximate index updated to %d entries in %.2f s", lib.path, len(new), time.perf_counter() - t)
+        try:
+            ann.save(lib.path)
+        except OSError as exc:
+            log.info("%s: approximate index kept in memory (%s)", lib.path, exc)
+        lib._ann = ann
+        return ann
 
 
 def search(lib, index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray | None = None) -> KnnResult | None:

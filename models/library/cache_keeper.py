@@ -9,7 +9,9 @@ passes of CHUNK_ROWS rows, the search waits for it.
 When the rows outside the base (and the base rows masked out) grow past MERGE_MIN_ROWS and
 MERGE_FRACTION of the base, or past MAX_SEGMENTS segments, one background thread merges them into a new
 base (chunked; the base's projection basis kept), saves it as descriptors.npy (when the folder is
-writable), builds the approximate index of libraries past the library's ANN threshold (ann.py), prunes
+writable), brings the approximate index of libraries past the library's ANN threshold up to date (ann.py:
+the rows removed deleted from it, the rows added added; rebuilt when there is none or the library has
+outgrown what it was trained on), prunes
 the deletion log up to the saved cache's generation (every cache can catch up from the saved one) and
 swaps the new base in. Searches meanwhile use the old base plus its segments.
 
@@ -224,7 +226,10 @@ class CacheKeeper:
             if with_ann:
                 from posefinder.models.library import ann
 
-                ann.ann_for(self.lib, base)
+                if merge:
+                    ann.ann_after_merge(self.lib, live, base)
+                else:
+                    ann.ann_for(self.lib, base)
             if merge:
                 self._swap(base)
         except (LibraryError, sqlite3.Error, OSError, RuntimeError) as exc:

@@ -69,7 +69,7 @@ def test_forced_ann_on_a_small_library_gives_the_exact_answer(lib):
     assert (lib.path / ANN_FILE).is_file()
     # one common pattern with an index of several cells, the wrist-less rows scanned whole
     assert len(lib._ann.indexes) == 1 and lib._ann.indexes[0].nlist > 1
-    assert len(lib._ann.orphan_patterns) == 1
+    assert len(lib._ann.layout(lib.descriptor_index().base)[2]) == 1
 
 
 def test_the_index_looks_at_few_rows_and_returns_exact_distances():
@@ -107,7 +107,7 @@ def test_partial_orientation_and_filtered_queries_stay_exact(lib, monkeypatch):
     assert lib.search(Query(q), k=5, tags=["none"]) == []
 
 
-def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_rebuilds_it(lib, monkeypatch):
+def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_updates_it(lib, monkeypatch):
     query = Query(random_pose(np.random.default_rng(5), jitter=0.3))
     lib.search(query, k=5)
     lib.wait_for_cache()
@@ -124,12 +124,36 @@ def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_rebu
     assert lib._ann is first  # not rebuilt after a change
     assert [(r.image, round(r.distance, 9)) for r in res] == _exact(lib, query, 5)
     assert gone.pose_id not in [r.pose_id for r in lib.search(Query(new[0].pose), k=3)]  # deleted: masked out
-    # a merge (here forced by a small threshold) builds the new base's index in the background
+    # a merge (here forced by a small threshold) brings the index to the new base in the background:
+    # the deleted pose removed, the added ones added, nothing trained again
+    complete = _records(1500, seed=1)[1].pose  # a base row of the indexed pattern, deleted
+    base_hit = lib.search(Query(complete), k=1)[0]
+    assert base_hit.distance < 1e-9
+    lib.delete_pose(base_hit.pose_id)
     monkeypatch.setattr(cache_keeper, "MERGE_MIN_ROWS", 100)
+    monkeypatch.setattr(AnnIndex, "build", None)
+    before = sum(ivf.ntotal for ivf in first.indexes)
     lib.search(query, k=5)
     lib.wait_for_cache()
-    assert lib._ann is not first and lib._ann.generation == lib.generation()
+    assert lib._keeper.merges == 1
+    updated = lib._ann
+    assert updated is not first and updated.generation == lib.generation() and updated.matches(lib.descriptor_index().base)
+    added = sum(1 for r in new if r.pose.present[skeleton.INDEX["left_wrist"]])  # the indexed pattern's
+    assert sum(ivf.ntotal for ivf in updated.indexes) == before + added - 1
+    assert sum(ivf.ntotal for ivf in first.indexes) == before  # (searches of the old base used it meanwhile)
     assert AnnIndex.load(lib.path).generation == lib.generation()  # saved again
+    assert [(r.image, round(r.distance, 9)) for r in lib.search(query, k=5)] == _exact(lib, query, 5)
+    assert gone.pose_id not in [r.pose_id for r in lib.search(Query(new[0].pose), k=3)]
+    assert base_hit.pose_id not in [r.pose_id for r in lib.search(Query(complete), k=3)]
+    # a library grown past REBUILD_GROWTH times what the index was trained on gets a new one
+    monkeypatch.undo()
+    monkeypatch.setattr(ann, "MIN_INDEXED_ROWS", 500)
+    monkeypatch.setattr(ann, "REBUILD_GROWTH", 1.1)
+    monkeypatch.setattr(cache_keeper, "MERGE_MIN_ROWS", 100)
+    lib.import_records(_records(300, seed=10))
+    lib.search(query, k=5)
+    lib.wait_for_cache()
+    assert lib._ann.trained_rows == len(lib.descriptor_index().base) > updated.trained_rows
     assert [(r.image, round(r.distance, 9)) for r in lib.search(query, k=5)] == _exact(lib, query, 5)
 
 

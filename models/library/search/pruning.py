@@ -35,14 +35,18 @@ def knn_among(
     # every side bounded (or not comparable), one comparable at least; else (no bound for a side) scanned
     prunable = np.all(sources != UNBOUNDED, axis=0) & np.any(sources >= 0, axis=0)
     scanned = np.any(sources == UNBOUNDED, axis=0)
+    # the pruned rows in runs of patterns bounded alike (one projection per side and block of the pass)
+    kinds = np.unique(sources[:, prunable], axis=1).T if prunable.any() else np.zeros((0, len(plans)), np.int64)
+    groups = [prunable & np.all(sources == kind[:, None], axis=0) for kind in kinds]
     pruned_parts, rest = [], []
     for part in parts:
         if isinstance(part, slice):
-            pruned_parts += _pattern_runs(index, part, prunable)
+            for which in groups:
+                pruned_parts += _pattern_runs(index, part, which)
             rest += _pattern_runs(index, part, scanned)
         elif len(part):
             pid = index.pattern_of_rows()[part]
-            for which, out in ((prunable, pruned_parts), (scanned, rest)):
+            for which, out in [(w, pruned_parts) for w in groups] + [(scanned, rest)]:
                 sub = part[which[pid]]
                 if len(sub):
                     out.append(sub)
