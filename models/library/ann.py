@@ -379,6 +379,8 @@ def ann_after_merge(lib, old: LiveIndex, new: DescriptorIndex) -> AnnIndex | Non
     base brought up to date (appends and deletions, ANN.updated) while the cache has not outgrown
     REBUILD_GROWTH times the rows it was trained on; else (re)built (ann_for). Saved and held."""
     held = getattr(lib, "_ann", None)
+    if held is not None and held.matches(new):  # the same rows (masked projections added to the base)
+        return held
     if held is None or not held.matches(old.base) or len(new) > REBUILD_GROWTH * max(held.trained_rows, 1):
         return ann_for(lib, new)
     with _build_lock:

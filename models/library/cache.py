@@ -29,6 +29,8 @@ from posefinder.models.library.search.index import Bases
 DESCRIPTORS_FILE = "descriptors.npy"
 INDEX_FILE = "descriptors.index.npz"
 CACHE_FORMAT = 5
+#: Formats read: 4 lacks the masked projections (partial queries scan until cache_keeper.py adds them).
+READ_FORMATS = (4, 5)
 #: Dimensions of the principal-component projection kept for pruning (search.py): 64 bytes a row.
 PROJECTION_DIMS = 16
 #: Libraries with fewer entries get no projection.
@@ -277,6 +279,13 @@ def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], genera
 _PROJECTED_FIELDS = ("basis", "mean", "proj", "proj_norms2", "mask_joints", "mask_basis", "mask_mean", "mask_proj", "mask_norms2")
 
 
+def with_masks(index: DescriptorIndex) -> DescriptorIndex:
+    """A projected index without masked projections (a format 4 cache) with them: masks fitted to its rows."""
+    mp = partial.masked_projection(index.descriptors, index.coords, index.patterns, index.starts, sample_rows=_PCA_SAMPLE, chunk=_CHUNK)
+    return dataclasses.replace(index, mask_joints=mp.joints, mask_basis=mp.basis, mask_mean=mp.mean, mask_proj=mp.proj,
+                               mask_norms2=mp.norms2)  # fmt: skip
+
+
 def _unprojected(index: DescriptorIndex) -> DescriptorIndex:
     return index if index.proj is None else dataclasses.replace(index, **dict.fromkeys(_PROJECTED_FIELDS))
 
@@ -376,7 +385,7 @@ def load_index(folder: Path, generation: int | None = None) -> DescriptorIndex |
     try:
         with np.load(index_path, allow_pickle=False) as z:
             stored = int(z["generation"])
-            if int(z["format"]) != CACHE_FORMAT or (generation is not None and stored != int(generation)):
+            if int(z["format"]) not in READ_FORMATS or (generation is not None and stored != int(generation)):
                 return None
             ident = z["descriptors_identity"]
             arrays = {
@@ -402,7 +411,7 @@ def load_index(folder: Path, generation: int | None = None) -> DescriptorIndex |
         or arrays["patterns"].shape[1:] != (K,)
         or int(arrays["starts"][-1]) != n
         or ("proj" in arrays and arrays["proj"].shape != (arrays["basis"].shape[1], n))
-        or ("proj" in arrays) != ("mask_proj" in arrays)
+        or ("mask_proj" in arrays and "proj" not in arrays)
         or ("mask_proj" in arrays and (
             arrays["mask_proj"].shape != (len(arrays["mask_joints"]), arrays["mask_basis"].shape[2], n)
             or arrays["mask_norms2"].shape != (len(arrays["mask_joints"]), n)
@@ -423,7 +432,7 @@ def saved_generation(folder: Path) -> int | None:
     folder = Path(folder)
     try:
         with np.load(folder / INDEX_FILE, allow_pickle=False) as z:
-            if int(z["format"]) != CACHE_FORMAT:
+            if int(z["format"]) not in READ_FORMATS:
                 return None
             gen, ident = int(z["generation"]), z["descriptors_identity"]
         return gen if np.array_equal(_identity(folder / DESCRIPTORS_FILE), ident) else None

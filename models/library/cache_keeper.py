@@ -167,12 +167,12 @@ class CacheKeeper:
         index = cache_mod.build_streamed(row_chunks(con), generation=gen)
         return self._saved(index)
 
-    def _saved(self, index):
+    def _saved(self, index, replace: bool = False):
         """The index as saved in the library folder and mapped back (its matrix leaves memory); the index
-        itself where the folder cannot be written, or holds a newer one (saved by another process). A saved one
-        lets the deletion log go up to its generation."""
+        itself where the folder cannot be written, or holds a newer one (saved by another process; replace:
+        or one of the same generation). A saved one lets the deletion log go up to its generation."""
         on_disk = cache_mod.saved_generation(self.lib.path)
-        if on_disk is not None and on_disk >= index.generation:
+        if on_disk is not None and (on_disk > index.generation or (on_disk == index.generation and not replace)):
             return index
         try:
             cache_mod.save_index(index, self.lib.path)
@@ -211,7 +211,8 @@ class CacheKeeper:
     def _maybe_merge(self, live: LiveIndex) -> None:
         if self._closed or (self._worker is not None and self._worker.is_alive()):
             return
-        merge = self._needs_merge(live)
+        # a cache of format 4 has no masked projections: a merge makes them, or they are added to the base
+        merge = self._needs_merge(live) or (live.base.proj is not None and live.base.mask_proj is None)
         with_ann = self._needs_ann(live) or (merge and len(live) > self.lib.ann_threshold)
         if not merge and not with_ann:
             return
@@ -220,7 +221,10 @@ class CacheKeeper:
 
     def _run(self, live: LiveIndex, merge: bool, with_ann: bool) -> None:
         try:
-            base = self._saved(live.merged()) if merge else live.base
+            if merge and live.base.mask_proj is None and live.base.proj is not None and not self._needs_merge(live):
+                base = self._saved(cache_mod.with_masks(live.base), replace=True)
+            else:
+                base = self._saved(live.merged()) if merge else live.base
             if self._closed:
                 return
             if with_ann:

@@ -353,3 +353,33 @@ def test_more_changes_than_cached_rows_update_streamed_not_rebuilt(tmp_path, mon
         lib.wait_for_cache()
         assert lib._keeper.merges >= 1
         _assert_exact(lib, rng)
+
+
+def test_a_cache_of_format_4_is_searched_and_gains_its_masked_projections_without_a_rebuild(tmp_path, monkeypatch):
+    """A library saved before the masked projections: no full rebuild; partial queries exact meanwhile;
+    the masks are added in the background and saved."""
+    monkeypatch.setattr(cache_mod, "MIN_PROJECTION_ROWS", 64)
+    rng = np.random.default_rng(9)
+    path = tmp_path / "lib"
+    with Library.open(path, create=True) as lib:
+        lib.import_records([PoseRecord(_pose(rng), f"a{i}.png") for i in range(300)])
+        lib.search(Query(_pose(rng)))
+        lib.wait_for_cache()
+    index = cache_mod.load_index(path)
+    old = cache_mod.DescriptorIndex(**{f: getattr(index, f) for f in (
+        "descriptors", "coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids",
+        "basis", "mean", "proj", "proj_norms2")}, generation=index.generation)  # fmt: skip
+    monkeypatch.setattr(cache_mod, "CACHE_FORMAT", 4)
+    cache_mod.save_index(old, path)
+    monkeypatch.undo()
+    monkeypatch.setattr(cache_mod, "MIN_PROJECTION_ROWS", 64)
+    with Library.open(path) as lib:
+        lib.import_records([PoseRecord(_pose(rng), f"b{i}.png") for i in range(5)])
+        _assert_exact(lib, rng)
+        lib.wait_for_cache()
+        assert lib._keeper.full_builds == 0
+        base = lib.descriptor_index().base
+        assert base.mask_proj is not None and base.generation == index.generation
+        _assert_exact(lib, rng)
+    with np.load(path / cache_mod.INDEX_FILE) as z:
+        assert int(z["format"]) == 5 and "mask_proj" in z.files
