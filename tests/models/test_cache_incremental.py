@@ -15,7 +15,7 @@ from posefinder.models.formats.record import PoseRecord
 from posefinder.models.library import Library, cache_keeper
 from posefinder.models.library import cache as cache_mod
 from posefinder.models.library import database as db
-from posefinder.models.library.search import exact_knn
+from posefinder.models.library.search import DescriptorIndex, exact_knn, partial
 
 LEGS = np.isin(np.arange(skeleton.NUM_KEYPOINTS), skeleton.resolve_names("legs"))
 
@@ -296,9 +296,9 @@ def test_updates_join_one_unprojected_live_segment_and_a_merge_projects_it(tmp_p
         def no_projection(*a, **k):
             raise AssertionError("rows projected on the search path")
 
-        real_project, real_masked = cache_mod.project, cache_mod.partial.masked_projection
+        real_project, real_masked = cache_mod.project, partial.masked_projection
         monkeypatch.setattr(cache_mod, "project", no_projection)
-        monkeypatch.setattr(cache_mod.partial, "masked_projection", no_projection)
+        monkeypatch.setattr(partial, "masked_projection", no_projection)
         for step in range(5):
             lib.import_records([PoseRecord(_pose(rng), f"b{step}_{i}.png") for i in range(30)])
             lib.set_pose(int(base.pose_ids[step]), _pose(rng))
@@ -307,7 +307,7 @@ def test_updates_join_one_unprojected_live_segment_and_a_merge_projects_it(tmp_p
             assert len(live.parts) == 2 and live.base is base and live.parts[1].index.proj is None
         assert len(live.parts[1]) == 5 * 31
         monkeypatch.setattr(cache_mod, "project", real_project)
-        monkeypatch.setattr(cache_mod.partial, "masked_projection", real_masked)
+        monkeypatch.setattr(partial, "masked_projection", real_masked)
         merged = live.merged()
         assert merged.mask_proj is not None and merged.basis is base.basis and len(merged) == 300 + 150
         fresh = cache_mod.projected(cache_mod._unprojected(merged), base.bases())
@@ -366,7 +366,8 @@ def test_a_cache_of_format_4_is_searched_and_gains_its_masked_projections_withou
         lib.search(Query(_pose(rng)))
         lib.wait_for_cache()
     index = cache_mod.load_index(path)
-    old = cache_mod.DescriptorIndex(**{f: getattr(index, f) for f in (
+    assert index is not None
+    old = DescriptorIndex(**{f: getattr(index, f) for f in (
         "descriptors", "coords", "norms2", "up", "patterns", "starts", "pose_ids", "image_ids", "folder_ids",
         "basis", "mean", "proj", "proj_norms2")}, generation=index.generation)  # fmt: skip
     monkeypatch.setattr(cache_mod, "CACHE_FORMAT", 4)
