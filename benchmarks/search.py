@@ -18,9 +18,9 @@ each (k = 10):
   time of `np.copyto(dst, src)` for float32 buffers of B = 256 MiB each (read + write both counted, as in
   STREAM's "copy"), measured in the same run, interleaved with the searches. It is the time to stream the
   matrix once at the rate this process can copy memory; the coords and norms arrays the search also reads
-  for some rows are not counted. Full and mirror queries do not stream the matrix: an exact lower bound
-  from a 16-component projection (search.py, "Pruning") rules out most rows, so their time can be well
-  below this bound; partial queries (rows rescaled on the shared joints) make the one pass it describes.
+  for some rows are not counted. No query streams the matrix: an exact lower bound from a 16-component
+  projection (search/pruning.py; for partial queries the projection of their joint mask, search/partial.py)
+  rules out most rows, so their time can be well below this bound.
 
 - numpy: the plain baseline over the same memory-mapped matrix: `D @ q` (q: the sklearn query rows) with
   the precomputed squared norms, then `np.argpartition` for the k best: one pass, no absent-joint handling.
@@ -37,7 +37,8 @@ Library (the largest size, or --library-size): the corpus written to a real libr
   page cache is not counted) against the size of the arrays it makes;
 - `Library.search` on the static library (median), and the first search after adding 1,000 poses with
   `Library.import_records` (median over rounds, the library growing by 1,000 each round): the update from
-  the changed rows included, goal under 2x the static search.
+  the changed rows included (they join the live segment, scanned whole; no merge within these rounds at
+  1M), goal under 2x the static search.
 Entries: ADD poses augmented to size (see pose_corpus.py), some joints absent like real estimates.
 
 The last line is `speedup_vs_sklearn=<x> bound_ratio=<y>` for the largest size's full queries, where

@@ -2,15 +2,17 @@
 
 Files: `descriptors.npy` (N x 300 float32, the paper's descriptors, mmapped for search) and
 `descriptors.index.npz` (pose/image/folder ids, presence patterns, normalised coordinates, norms, torso up
-vectors, a 16-dimensional principal-component projection of the descriptors, the rows in pose id order, the
-SQLite generation they were built from, and the identity (inode, size, mtime) of the descriptors.npy they
-belong to). Both are written to temporary names and renamed, the npz last; files that do not match each
+vectors, a 16-dimensional principal-component projection of the descriptors and one per standard joint mask
+(search/partial.py; format 5, a format 4 cache gains them in the background), the rows in pose id order,
+the SQLite generation they were built from, and the identity (inode, size, mtime) of the descriptors.npy
+they belong to). Both are written to temporary names and renamed, the npz last; files that do not match each
 other are no cache. A saved cache of an older generation is brought up to date from what changed since
 (live.py, cache_keeper.py), never rebuilt for it.
 
 Builds work in chunks: `build_streamed` reads its rows twice (their places, then their values) and
-`merge_indexes` gathers the live rows of several indexes, so that neither holds more than the arrays it
-makes, O(N) vectors and one chunk.
+`merge_indexes` gathers the live rows of several indexes, carrying their projections over (rows that have
+none, a live segment's, are projected on the first index's bases), so that neither holds more than the
+arrays it makes, O(N) vectors and one chunk.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Parts: index (DescriptorIndex: the searchable arrays; KnnResult), plan (a query against every presence
 pattern: the distance's per-pattern terms and the lower-bound coefficients), scan (the blocked pass over
 the matrix and the exact float64 re-rank), pruning (the principal-component bound that rules out most rows
-unread). exact_knn runs them in that order; the result is the exact k nearest, ties broken by pose id.
+unread), partial (the masked projections that bound partial queries the same way). exact_knn runs them in that order; the result is the exact k nearest, ties broken by pose id.
 """
 
 from __future__ import annotations

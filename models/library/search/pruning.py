@@ -6,8 +6,10 @@ d^2 = w_S |v - D_e|^2 with v the query rescaled on P_e, and for any orthonormal 
 their 16 principal components (64 bytes a row, 5% of the matrix): one pass over them bounds every such row
 from below, the PILOT_ROWS best by that bound get the exact treatment (scan.py), and only rows whose bound
 does not exceed the pilot's k-th exact distance are read from the matrix at all. On real poses that is well
-under 1% of the rows. Rows compared on rescaled shared joints (partial queries) have no such bound and are
-scanned. The bound holds for any orthonormal basis, so an index keeps its basis when rows are added.
+under 1% of the rows. Rows compared on rescaled shared joints (partial queries) are bounded the same way by
+the masked projection of the query's mask (partial.py); rows that no projection covers are scanned. The
+pruned rows are taken in runs of patterns bounded alike (one projection per query side and block). The
+bounds hold for any orthonormal basis, so an index keeps its bases when rows are added.
 """
 
 from __future__ import annotations
