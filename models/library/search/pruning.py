@@ -225,7 +225,8 @@ def _query_projection(basis: np.ndarray, mean: np.ndarray, compared: np.ndarray,
     rounding slack folded in)."""
     basis64 = basis.astype(np.float64)
     v = np.where(pair_mask(compared), plan.q[None, :] / plan.sq[:, None], 0.0)
-    zq32 = ((v - mean.astype(np.float64)) @ basis64).astype(np.float32)
+    # einsum, not BLAS: a few hundred rows are too few to pay for the BLAS threads' sync on a busy machine
+    zq32 = np.einsum("ij,jk->ik", v - mean.astype(np.float64), basis64).astype(np.float32)
     z64 = zq32.astype(np.float64)
     zq2 = np.einsum("ij,ij->i", z64, z64)  # of the float32 z_q the bound uses
     w = plan.w
