@@ -33,6 +33,23 @@ def test_forced_onnx_runtime_gives_the_pytorch_poses_and_is_cached(tmp_path):
     assert onnx_runtime.forget(tmp_path / "tin.safetensors") == 0 and onnx_runtime.forget(path) == 1
 
 
+@pytest.mark.slow
+def test_a_tagger_run_by_onnx_runtime_scores_as_pytorch_does(tmp_path):
+    import torch
+    from posefinder.build.trainer import export_bundle
+    from posefinder.models import nets, tagging
+
+    torch.manual_seed(0)
+    net = nets.create_model("tagger", depth=18, width=8, blocks=(1, 1, 1, 1), num_classes=3)
+    path = export_bundle(tmp_path / "tags.safetensors", tagger=net, name="tags", classes=["a", "b", "c"], input_size=64)
+    info = tagging.read_tagger_file(path)
+    image = blob_image((120, 90), [(30, 10, 50, 70)], [(50.0, 40.0)], 5.0)
+    by_torch, by_onnx = tagging.ImageTagger(info, runtime="torch"), tagging.ImageTagger(info, runtime="onnx")
+    assert (by_torch.runtime, by_onnx.runtime) == ("torch", "onnxruntime")
+    a, b = by_torch.scores(image), by_onnx.scores(image)
+    assert a.shape == b.shape == (3,) and np.abs(a - b).max() < 1e-4
+
+
 def test_auto_keeps_tiny_networks_in_pytorch(tmp_path, monkeypatch):
     path = tiny_model_file(tmp_path, name="tiny", segmenter=False)
     assert PaperModelEstimator.from_file(path).runtime == {"pose": "torch"}
