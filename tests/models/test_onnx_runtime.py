@@ -26,6 +26,7 @@ def test_forced_onnx_runtime_gives_the_pytorch_poses_and_is_cached(tmp_path):
     network = onnx_runtime.OrtNetwork(onnx_runtime.export_path(path, "pose", 64))
     assert onnx_runtime.max_difference(torch_est.bundle.pose, network, 64, seed=3) <= onnx_runtime.EXPORT_ATOL
     (a,), (b,) = torch_est.estimate(image), onnx_est.estimate(image)
+    assert a.scores is not None and b.scores is not None
     assert np.abs(a.xy - b.xy).max() < 0.05 and np.abs(a.scores - b.scores).max() < 1e-3
     assert PaperModelEstimator.from_file(path, runtime="onnx").runtime == {"pose": "onnxruntime"}  # cached
     cached = [p.name for p in onnx_runtime.export_path(path, "pose", 64).parent.iterdir()]
