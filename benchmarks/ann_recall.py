@@ -62,11 +62,12 @@ def main(argv=None) -> int:
         ann = AnnIndex.build(index)
         t_ann = time.perf_counter() - t
         cells = sum(ivf.nlist for ivf in ann.indexes)
-        orphan_rows = int(sum(index.starts[g + 1] - index.starts[g] for g in ann.orphan_patterns))
+        orphans = ann.layout(index)[2]
+        orphan_rows = int(sum(index.starts[g + 1] - index.starts[g] for g in orphans))
         print(f"approximate index built in {t_ann:.1f} s: {len(ann.indexes)} common patterns, {cells} cells, "
               f"{sum(ivf.ntotal for ivf in ann.indexes):,} rows as codes of up to "
               f"{max((ivf.code_size for ivf in ann.indexes), default=0)} bytes; {orphan_rows:,} rows of "
-              f"{len(ann.orphan_patterns)} rare patterns searched exactly; "
+              f"{len(orphans)} rare patterns searched exactly; "
               f"{ann.candidates} candidates per pattern and side", flush=True)  # fmt: skip
         rng = np.random.default_rng(args.seed + 7)
         extra = pose_corpus.augment(query_kp, max(0, args.queries - len(query_kp)), rng, absent=False)

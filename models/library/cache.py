@@ -183,7 +183,9 @@ def _put(out: dict, dest: np.ndarray, features) -> None:
 
 
 def _as_bases(projection) -> Bases | None:
-    if projection is None or projection is False or isinstance(projection, Bases):
+    if projection is None or projection is False:
+        return None
+    if isinstance(projection, Bases):
         return projection
     basis, mean = projection
     return Bases(basis, mean)
@@ -236,9 +238,10 @@ def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], genera
     Chunked: besides the result it holds O(N) vectors and one chunk."""
     if not project:
         parts = [(_unprojected(ix), alive) for ix, alive in parts]
-    elif parts and parts[0][0].bases() is not None:
-        bases = parts[0][0].bases()
-        parts = [parts[0]] + [(projected(ix, bases), alive) for ix, alive in parts[1:]]
+    elif parts:
+        first_bases = parts[0][0].bases()
+        if first_bases is not None:
+            parts = [parts[0]] + [(projected(ix, first_bases), alive) for ix, alive in parts[1:]]
     picks = [np.arange(len(ix)) if alive is None else np.flatnonzero(alive) for ix, alive in parts]
     bit_table = [ix.patterns.astype(np.int64) @ (np.int64(1) << np.arange(K, dtype=np.int64)) for ix, _ in parts]
     bits = np.concatenate([bt[ix.pattern_of_rows()[r]] for bt, (ix, _), r in zip(bit_table, parts, picks)])
@@ -250,30 +253,38 @@ def merge_indexes(parts: list[tuple[DescriptorIndex, np.ndarray | None]], genera
     out = _empty_arrays(n)
     first = parts[0][0] if parts else None
     bases = None if first is None else first.bases()
-    carry = bases is not None and all(ix.proj is not None for ix, _ in parts)
-    carry_masks = carry and bases.masks is not None and all(ix.mask_proj is not None for ix, _ in parts)
-    if carry:
+    # the projections carried over: (proj, proj_norms2) and (mask_proj, mask_norms2) of each part, or None
+    projs = [(ix.proj, ix.proj_norms2) for ix, _ in parts]
+    carried = [(a, b) for a, b in projs if a is not None and b is not None] if bases is not None else []
+    if len(carried) != len(parts):
+        carried = []
+    masked = [ix.masked() for ix, _ in parts]
+    carried_masks = [(m[3], m[4]) for m in masked if m is not None] if carried and bases and bases.masks else []
+    if len(carried_masks) != len(parts):
+        carried_masks = []
+    if carried and bases is not None:
         out["proj"] = np.empty((bases.basis.shape[1], n), np.float32)
         out["proj_norms2"] = np.empty(n)
-    if carry_masks:
-        out["mask_proj"] = np.empty((len(bases.masks[0]), bases.masks[1].shape[2], n), np.float32)
-        out["mask_norms2"] = np.empty((len(bases.masks[0]), n))
+    if carried_masks:
+        m_count, dims = carried_masks[0][0].shape[:2]
+        out["mask_proj"] = np.empty((m_count, dims, n), np.float32)
+        out["mask_norms2"] = np.empty((m_count, n))
     image_ids = np.empty(n, np.int64)
     folder_ids = np.empty(n, np.int64)
     offset = 0
-    for (ix, _), rows in zip(parts, picks):
+    for i, ((ix, _), rows) in enumerate(zip(parts, picks)):
         for a in range(0, len(rows), _CHUNK):
             r = rows[a : a + _CHUNK]
             dest = place[offset + a : offset + a + len(r)]
             _put(out, dest, (ix.descriptors[r], ix.coords[:, :, r], ix.norms2[r], ix.up[r]))
             image_ids[dest] = ix.image_ids[r]
             folder_ids[dest] = ix.folder_ids[r]
-            if carry:
-                out["proj"][:, dest] = ix.proj[:, r]
-                out["proj_norms2"][dest] = ix.proj_norms2[r]
-            if carry_masks:
-                out["mask_proj"][:, :, dest] = ix.mask_proj[:, :, r]
-                out["mask_norms2"][:, dest] = ix.mask_norms2[:, r]
+            if carried:
+                out["proj"][:, dest] = carried[i][0][:, r]
+                out["proj_norms2"][dest] = carried[i][1][r]
+            if carried_masks:
+                out["mask_proj"][:, :, dest] = carried_masks[i][0][:, :, r]
+                out["mask_norms2"][:, dest] = carried_masks[i][1][:, r]
         offset += len(rows)
     return _finish(out, bits[order], pose_ids[order], image_ids, folder_ids, generation, bases if project else False)
 

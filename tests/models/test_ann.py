@@ -141,7 +141,8 @@ def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_upda
     added = sum(1 for r in new if r.pose.present[skeleton.INDEX["left_wrist"]])  # the indexed pattern's
     assert sum(ivf.ntotal for ivf in updated.indexes) == before + added - 1
     assert sum(ivf.ntotal for ivf in first.indexes) == before  # (searches of the old base used it meanwhile)
-    assert AnnIndex.load(lib.path).generation == lib.generation()  # saved again
+    saved = AnnIndex.load(lib.path)
+    assert saved is not None and saved.generation == lib.generation()  # saved again
     assert [(r.image, round(r.distance, 9)) for r in lib.search(query, k=5)] == _exact(lib, query, 5)
     assert gone.pose_id not in [r.pose_id for r in lib.search(Query(new[0].pose), k=3)]
     assert base_hit.pose_id not in [r.pose_id for r in lib.search(Query(complete), k=3)]

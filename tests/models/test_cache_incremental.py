@@ -154,7 +154,9 @@ def test_merges_run_off_the_search_thread_keep_the_basis_and_prune_the_deletion_
         lib.import_records([PoseRecord(_pose(rng), f"a{i}.png") for i in range(400)])
         q = Query(_pose(rng))
         lib.search(q)
-        basis = lib.descriptor_index().base.basis.copy()
+        basis = lib.descriptor_index().base.basis
+        assert basis is not None
+        basis = basis.copy()
         # a merge that waits: searches meanwhile use the old base plus the changes
         release, started = threading.Event(), threading.Event()
         real_merge = cache_mod.merge_indexes
@@ -188,7 +190,8 @@ def test_merges_run_off_the_search_thread_keep_the_basis_and_prune_the_deletion_
         with lib._read() as con:  # every deletion the saved cache has consumed is gone from the log
             assert con.execute("SELECT count(*) FROM deleted_poses").fetchone()[0] == 0
             assert cache_keeper.pruned_through(con) == live.base.generation
-        assert cache_mod.load_index(path).generation == live.base.generation
+        saved = cache_mod.load_index(path)
+        assert saved is not None and saved.generation == live.base.generation
         _assert_exact(lib, rng)
 
 
@@ -310,7 +313,10 @@ def test_updates_join_one_unprojected_live_segment_and_a_merge_projects_it(tmp_p
         monkeypatch.setattr(partial, "masked_projection", real_masked)
         merged = live.merged()
         assert merged.mask_proj is not None and merged.basis is base.basis and len(merged) == 300 + 150
-        fresh = cache_mod.projected(cache_mod._unprojected(merged), base.bases())
+        bases = base.bases()
+        assert bases is not None
+        fresh = cache_mod.projected(cache_mod._unprojected(merged), bases)
+        assert merged.proj is not None and fresh.proj is not None and fresh.mask_proj is not None
         np.testing.assert_allclose(merged.proj, fresh.proj, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(merged.mask_proj, fresh.mask_proj, rtol=1e-5, atol=1e-5)
 

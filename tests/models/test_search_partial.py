@@ -85,7 +85,8 @@ def small_blocks(monkeypatch):
 def test_partial_queries_equal_brute_force_on_random_libraries(small_blocks, seed):
     poses = _library_poses(1500, seed=20 + seed)
     index = _index_of(poses)
-    assert index.mask_proj is not None and len(index.mask_joints) == len(partial.MASK_NAMES)
+    masked = index.masked()
+    assert masked is not None and len(masked[0]) == len(partial.MASK_NAMES)
     rng = np.random.default_rng(seed)
     for name, joints in MASKS.items():
         for query in (
@@ -153,8 +154,10 @@ def test_updates_merges_and_a_saved_cache_keep_the_masked_projections(tmp_path):
     merged = live.merged()
     np.testing.assert_array_equal(merged.mask_basis, index.mask_basis)
     bases = index.bases()
+    assert bases is not None and merged.proj is not None and merged.mask_proj is not None
     for part in live.parts:  # the base's rows carried over as they were, the segment's projected on its bases
         source = cache_mod.projected(part.index, bases)
+        assert source.proj is not None and source.mask_proj is not None
         rows = np.arange(len(part.index)) if part.alive is None else np.flatnonzero(part.alive)
         at = merged.rows_of(part.index.pose_ids[rows])
         np.testing.assert_array_equal(merged.mask_proj[:, :, at], source.mask_proj[:, :, rows])
@@ -162,6 +165,7 @@ def test_updates_merges_and_a_saved_cache_keep_the_masked_projections(tmp_path):
     assert cache_mod.projected(index, bases) is index
     cache_mod.save_index(merged, tmp_path)
     loaded = cache_mod.load_index(tmp_path)
+    assert loaded is not None and loaded.mask_proj is not None
     np.testing.assert_array_equal(loaded.mask_proj, merged.mask_proj)
     rng = np.random.default_rng(5)
     ref_poses = [current[i] for i in alive]

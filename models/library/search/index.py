@@ -64,10 +64,18 @@ class DescriptorIndex:
 
     def bases(self) -> "Bases | None":
         """The projection bases of the index (for rows added to it), None when it has none."""
-        if self.basis is None:
+        if self.basis is None or self.mean is None:
             return None
-        masks = None if self.mask_basis is None else (self.mask_joints, self.mask_basis, self.mask_mean)
+        joints, basis, mean = self.mask_joints, self.mask_basis, self.mask_mean
+        masks = None if joints is None or basis is None or mean is None else (joints, basis, mean)
         return Bases(self.basis, self.mean, masks)
+
+    def masked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(mask_joints, mask_basis, mask_mean, mask_proj, mask_norms2), None when the index has none."""
+        j, b, m, p, n = self.mask_joints, self.mask_basis, self.mask_mean, self.mask_proj, self.mask_norms2
+        if j is None or b is None or m is None or p is None or n is None:
+            return None
+        return j, b, m, p, n
 
     def fingerprint(self) -> str:
         """Identifies the rows (pose ids and presence patterns, in order), for indexes derived from them."""

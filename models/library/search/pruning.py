@@ -159,18 +159,21 @@ class _Bounds:
     UNBOUNDED) and per source the stored projections with the query's side of the bound."""
 
     def __init__(self, index: DescriptorIndex, plan: SidePlan):
+        if index.proj is None or index.proj_norms2 is None or index.basis is None or index.mean is None:
+            raise ValueError("the projection bound needs an index with a projection (basis, mean, proj, proj_norms2)")
         source = np.where(plan.mode == 1, 0, np.where(plan.mode == 0, NOT_COMPARABLE, UNBOUNDED))
         self.tables = [(index.proj, index.proj_norms2, *_query_projection(index.basis, index.mean, index.patterns, plan))]
-        if index.mask_proj is not None and plan.any_general:
-            match = partial.matching_masks(index.mask_joints, index.patterns, plan.joints)
+        masked = index.masked()
+        if masked is not None and plan.any_general:
+            mask_joints, mask_basis, mask_mean, mask_proj, mask_norms2 = masked
+            match = partial.matching_masks(mask_joints, index.patterns, plan.joints)
             general = plan.mode == 2
             for m in np.unique(match[general & (match >= 0)]):
                 m = int(m)
                 on = general & (match == m)
                 source = np.where(on, len(self.tables), source)
-                self.tables.append((index.mask_proj[m], index.mask_norms2[m],
-                                    *_query_projection(index.mask_basis[m], index.mask_mean[m],
-                                                       index.patterns & plan.joints, plan)))  # fmt: skip
+                self.tables.append((mask_proj[m], mask_norms2[m],
+                                    *_query_projection(mask_basis[m], mask_mean[m], index.patterns & plan.joints, plan)))  # fmt: skip
         self.source = source
 
 
@@ -215,6 +218,8 @@ def _projection_lower(index: DescriptorIndex, plans: list[SidePlan], sel) -> np.
                 here = row_src == s
                 d[here] = dd[here]
         best = d if best is None else np.minimum(best, d, out=best)
+    if best is None:
+        raise ValueError("a lower bound needs at least one query side")
     return best
 
 
