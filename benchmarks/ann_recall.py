@@ -12,6 +12,12 @@ other; "rows in" = those rows / N (before pruning); recall@10 = |approximate top
 averaged over queries; speedup = median exact time / median approximate time, measured in the same run.
 Both exclude the SQLite lookup of the results.
 
+Update (--update-rows, default 1,000; 0 skips it): the library after a merge that deleted --update-rows
+entries and added as many new ones (augmented ADD poses); the index brought to it by `AnnIndex.updated`
+(the added rows encoded on the trained cells and codes, the deleted ones left as dead codes that map to no
+row: what a background merge does) against `AnnIndex.build` of the merged cache from scratch, timed in the same run, with the recall@10
+of both against the exact search.
+
 The last line is `recall_at_10=<r> speedup_vs_exact=<s>` for the default nprobe (ann.DEFAULT_NPROBE).
 """
 
@@ -48,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--nprobe", default="",
                         help=f"comma-separated cells per side to try (the default {DEFAULT_NPROBE} always is)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--update-rows", type=int, default=1000, help="rows deleted and added for the update section")
     parser.add_argument("--quick", action="store_true", help="a small fast run (30,000 entries, 30 queries)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -92,7 +99,13 @@ def main(argv=None) -> int:
                 "exact": float(np.median(t_exact)), "ann": float(np.median(t_ann_q)),
                 "scanned": float(np.mean(scanned)) / len(index),
             })  # fmt: skip
+        update = _update(index, ann, queries, args.update_rows, seed=args.seed) if args.update_rows else None
         del index
+    if update:
+        print(f"\nafter a merge of -{args.update_rows:,} / +{args.update_rows:,} entries: AnnIndex.updated "
+              f"{update['t_update']:.2f} s (recall@10 {update['r_update']:.4f}) against AnnIndex.build "
+              f"{update['t_build']:.1f} s (recall@10 {update['r_build']:.4f}): {update['t_build'] / update['t_update']:.0f}x "
+              "faster", flush=True)  # fmt: skip
     print(f"\n{'nprobe':>6}  {'recall@10':>9}  {'worst':>5}  {'rows in':>9}  {'exact ms':>8}  {'ann ms':>7}  "
           f"{'speedup':>7}")  # fmt: skip
     for r in rows:
@@ -101,6 +114,31 @@ def main(argv=None) -> int:
     best = next(r for r in rows if r["nprobe"] == DEFAULT_NPROBE)
     print(f"recall_at_10={best['recall']:.4f} speedup_vs_exact={best['exact'] / best['ann']:.2f}")
     return 0
+
+
+def _update(index, ann, queries, m: int, seed: int) -> dict:
+    from posefinder.models.library.live import Changes, LiveIndex
+
+    ann.nprobe = DEFAULT_NPROBE
+    rng = np.random.default_rng(seed + 11)
+    kp = pose_corpus.augment(pose_corpus.load_base_poses()[0], m, rng)
+    new_ids = np.arange(m) + int(index.pose_ids.max()) + 1
+    deleted = rng.choice(index.pose_ids, size=m, replace=False)
+    live = LiveIndex.of(index).updated(Changes(new_ids, new_ids, -np.ones(m, np.int64), kp, deleted), index.generation + 1)
+    merged = live.merged()
+    t = time.perf_counter()
+    updated = ann.updated(live, merged)
+    t_update = time.perf_counter() - t
+    t = time.perf_counter()
+    rebuilt = AnnIndex.build(merged)
+    t_build = time.perf_counter() - t
+    recall = {"u": [], "b": []}
+    for q in queries:
+        want = set(exact_knn(merged, q, K_RESULTS).rows.tolist())
+        for key, a in (("u", updated), ("b", rebuilt)):
+            recall[key].append(len(set(a.knn(merged, q, K_RESULTS).rows.tolist()) & want) / max(len(want), 1))
+    return {"t_update": t_update, "t_build": t_build, "r_update": float(np.mean(recall["u"])),
+            "r_build": float(np.mean(recall["b"]))}  # fmt: skip
 
 
 if __name__ == "__main__":

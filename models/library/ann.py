@@ -19,9 +19,10 @@ The index lives in `descriptors.ann.npz` beside the descriptor cache, tied to th
 search the same way as for the exact search: rows removed since are masked out of the re-rank, rows added
 since are searched exactly in their segments. A new base (merged in the background, cache_keeper.py) gets
 its index in that background thread before it is swapped in, so no search waits for it: the old base's
-index takes the merge's appends and deletions (copies of its faiss indexes: rows removed since deleted by
-pose id, rows added since encoded on the trained cells and codes), and is built afresh only when there is
-none or the library has grown past REBUILD_GROWTH times the rows it was trained on. A search that finds
+index takes the merge's appends and deletions (copies of its faiss indexes: rows added since encoded on the
+trained cells and codes; rows removed since left as dead codes whose pose ids the new base no longer maps
+to a row), and is built afresh only when there is none, the library has grown past REBUILD_GROWTH times the
+rows it was trained on, or dead codes pass DEAD_FRACTION of its codes. A search that finds
 none held or saved searches exactly meanwhile. Without faiss the search stays exact and
 says so once in the log.
 """
@@ -63,6 +64,8 @@ _ADD_CHUNK = 65536
 #: A merge updates the approximate index in place of a rebuild until the cache has this many times the rows
 #: it was trained on (its cells and codes were fitted to those).
 REBUILD_GROWTH = 2.0
+#: ... and while the codes of removed rows are at most this part of its codes.
+DEAD_FRACTION = 0.2
 _missing_logged: set[str] = set()
 _build_lock = threading.Lock()
 
@@ -103,6 +106,7 @@ class AnnIndex:
     bits: np.ndarray  # (G,) int64: the presence patterns indexed
     indexes: list  # G faiss indexes over the pattern's pair columns
     trained_rows: int = 0  # rows of the cache it was trained on (rebuilt when the cache outgrows them)
+    dead: int = 0  # codes of rows removed since it was built (their ids name no row, or an edited pose's new one)
     nprobe: int = DEFAULT_NPROBE
     candidates: int = DEFAULT_CANDIDATES
     _layout: tuple | None = field(default=None, repr=False)
@@ -152,42 +156,38 @@ class AnnIndex:
         )
 
     def updated(self, old: LiveIndex, new: DescriptorIndex) -> "AnnIndex":
-        """This index (of old.base) brought to `new`, the merge of `old`: the rows removed since deleted from
-        the faiss indexes and the rows added since (old's segments) added, on the trained cells and codes
-        (copies: searches of the old base go on with this one meanwhile). Patterns without an index stay
-        scanned whole."""
+        """This index (of old.base) brought to `new`, the merge of `old`: the rows added since (old's
+        segments) encoded on the trained cells and codes and added (to copies: searches of the old base go on
+        with this one meanwhile). The rows removed since stay in the faiss indexes as dead codes: their pose
+        ids are no longer in `new` (or, for edited poses, name their new row), so a proposal of one is
+        dropped or re-ranked exactly; `dead` counts them (ann_after_merge rebuilds past DEAD_FRACTION).
+        faiss's remove_ids is not used: on IVF fast-scan lists it corrupts the codes added after it (faiss
+        1.15: a fifth of the rows added after a removal no longer find themselves)."""
         import faiss
 
         base, alive = old.parts[0].index, old.parts[0].alive
-        base_bits = pattern_bits(base.patterns)[base.pattern_of_rows()]
-        removed = np.zeros(0, np.int64) if alive is None else base.pose_ids[~alive]
-        removed_bits = np.zeros(0, np.int64) if alive is None else base_bits[~alive]
+        indexed = np.isin(pattern_bits(base.patterns), self.bits)[base.pattern_of_rows()]
+        dead = self.dead + (0 if alive is None else int(np.count_nonzero(indexed & ~alive)))
         added = [(p.index, np.arange(len(p.index)) if p.alive is None else np.flatnonzero(p.alive)) for p in old.parts[1:]]
         indexes = []
         with _single_threaded(faiss):
             for b, ivf in zip(self.bits.tolist(), self.indexes):
-                gone = removed[removed_bits == b]
                 adds = []
                 for seg, rows in added:
-                    seg_bits = pattern_bits(seg.patterns)
-                    g = np.flatnonzero(seg_bits == b)
+                    g = np.flatnonzero(pattern_bits(seg.patterns) == b)
                     if len(g):
                         g = int(g[0])
                         r = rows[(rows >= seg.starts[g]) & (rows < seg.starts[g + 1])]
                         if len(r):
                             adds.append((seg, g, r))
-                if len(gone) == 0 and not adds:
-                    indexes.append(ivf)
-                    continue
-                ivf = faiss.clone_index(ivf)
-                if len(gone):
-                    ivf.remove_ids(faiss.IDSelectorBatch(gone))
-                for seg, g, r in adds:
-                    cols = np.flatnonzero(pair_mask(seg.patterns[g]))
-                    ivf.add_with_ids(_columns_of(seg.descriptors[r], cols, ivf.d), seg.pose_ids[r])
+                if adds:
+                    ivf = faiss.clone_index(ivf)
+                    for seg, g, r in adds:
+                        cols = np.flatnonzero(pair_mask(seg.patterns[g]))
+                        ivf.add_with_ids(_columns_of(seg.descriptors[r], cols, ivf.d), seg.pose_ids[r])
                 indexes.append(ivf)
-        return AnnIndex(int(new.generation), new.fingerprint(), self.bits, indexes, self.trained_rows, self.nprobe,
-                        self.candidates)  # fmt: skip
+        return AnnIndex(int(new.generation), new.fingerprint(), self.bits, indexes, self.trained_rows, dead,
+                        self.nprobe, self.candidates)  # fmt: skip
 
     # -- searching -----------------------------------------------------------------------------------------
     def rows_to_scan(self, index: DescriptorIndex, plans: list[SidePlan], k: int) -> list:
@@ -248,6 +248,7 @@ class AnnIndex:
                 fingerprint=np.array(self.fingerprint),
                 bits=self.bits,
                 trained_rows=np.int64(self.trained_rows),
+                dead=np.int64(self.dead),
                 nprobe=np.int64(self.nprobe),
                 candidates=np.int64(self.candidates),
                 **blobs,
@@ -269,6 +270,7 @@ class AnnIndex:
                     bits=bits,
                     indexes=[faiss.deserialize_index(z[f"index_{i}"]) for i in range(len(bits))],
                     trained_rows=int(z["trained_rows"]),
+                    dead=int(z["dead"]),
                     nprobe=int(z["nprobe"]),
                     candidates=int(z["candidates"]),
                 )
@@ -379,8 +381,9 @@ def ann_for(lib, index: DescriptorIndex, build: bool = True) -> AnnIndex | None:
 
 def ann_after_merge(lib, old: LiveIndex, new: DescriptorIndex) -> AnnIndex | None:
     """The approximate index of `new`, the merge of `old` (the merging thread): the library's index of old's
-    base brought up to date (appends and deletions, ANN.updated) while the cache has not outgrown
-    REBUILD_GROWTH times the rows it was trained on; else (re)built (ann_for). Saved and held."""
+    base brought up to date (AnnIndex.updated) while the cache has not outgrown REBUILD_GROWTH times the rows
+    it was trained on and dead codes stay within DEAD_FRACTION of its codes; else (re)built (ann_for).
+    Saved and held."""
     held = getattr(lib, "_ann", None)
     if held is not None and held.matches(new):  # the same rows (masked projections added to the base)
         return held
@@ -389,13 +392,16 @@ def ann_after_merge(lib, old: LiveIndex, new: DescriptorIndex) -> AnnIndex | Non
     with _build_lock:
         t = time.perf_counter()
         ann = held.updated(old, new)
-        log.info("%s: approximate index updated to %d entries in %.2f s", lib.path, len(new), time.perf_counter() - t)
-        try:
-            ann.save(lib.path)
-        except OSError as exc:
-            log.info("%s: approximate index kept in memory (%s)", lib.path, exc)
-        lib._ann = ann
-        return ann
+        if ann.dead > DEAD_FRACTION * max(sum(ivf.ntotal for ivf in ann.indexes), 1):
+            ann = None
+        else:
+            log.info("%s: approximate index updated to %d entries in %.2f s", lib.path, len(new), time.perf_counter() - t)
+            try:
+                ann.save(lib.path)
+            except OSError as exc:
+                log.info("%s: approximate index kept in memory (%s)", lib.path, exc)
+            lib._ann = ann
+    return ann if ann is not None else ann_for(lib, new)
 
 
 def search(lib, index: DescriptorIndex, query: Query, k: int, row_mask: np.ndarray | None = None) -> KnnResult | None:

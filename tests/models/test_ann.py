@@ -130,6 +130,11 @@ def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_upda
     base_hit = lib.search(Query(complete), k=1)[0]
     assert base_hit.distance < 1e-9
     lib.delete_pose(base_hit.pose_id)
+    base = lib.descriptor_index().base
+    full = int(np.flatnonzero(base.patterns.all(axis=1))[0])
+    victims = [int(i) for i in base.pose_ids[base.starts[full] : base.starts[full + 1]][::10][:99] if i != base_hit.pose_id]
+    for pid in victims:  # removed rows in many of the cells the next merges add to
+        lib.delete_pose(pid)
     monkeypatch.setattr(cache_keeper, "MERGE_MIN_ROWS", 100)
     monkeypatch.setattr(AnnIndex, "build", None)
     before = sum(ivf.ntotal for ivf in first.indexes)
@@ -139,13 +144,25 @@ def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_upda
     updated = lib._ann
     assert updated is not first and updated.generation == lib.generation() and updated.matches(lib.descriptor_index().base)
     added = sum(1 for r in new if r.pose.present[skeleton.INDEX["left_wrist"]])  # the indexed pattern's
-    assert sum(ivf.ntotal for ivf in updated.indexes) == before + added - 1
-    assert sum(ivf.ntotal for ivf in first.indexes) == before  # (searches of the old base used it meanwhile)
+    assert sum(ivf.ntotal for ivf in updated.indexes) == before + added  # (the deleted poses dead codes)
+    dead = 1 + len(victims)
+    assert updated.dead == dead and sum(ivf.ntotal for ivf in first.indexes) == before  # (the old base's meanwhile)
     saved = AnnIndex.load(lib.path)
-    assert saved is not None and saved.generation == lib.generation()  # saved again
+    assert saved is not None and saved.generation == lib.generation() and saved.dead == dead  # saved again
     assert [(r.image, round(r.distance, 9)) for r in lib.search(query, k=5)] == _exact(lib, query, 5)
     assert gone.pose_id not in [r.pose_id for r in lib.search(Query(new[0].pose), k=3)]
     assert base_hit.pose_id not in [r.pose_id for r in lib.search(Query(complete), k=3)]
+    # a second merge after deletions: every row it adds is found by the approximate index itself
+    more = _records(200, seed=11)
+    lib.import_records(more)
+    lib.search(query, k=5)
+    lib.wait_for_cache()
+    assert lib._keeper.merges == 2 and lib._ann.dead == dead
+    base = lib.descriptor_index().base
+    for r in more:
+        if r.pose.present[skeleton.INDEX["left_wrist"]]:
+            hit = lib._ann.knn(base, Query(r.pose), 1)
+            assert hit.distances[0] < 1e-9 and base.pose_ids[hit.rows[0]] == lib.search(Query(r.pose), k=1)[0].pose_id
     # a library grown past REBUILD_GROWTH times what the index was trained on gets a new one
     monkeypatch.undo()
     monkeypatch.setattr(ann, "MIN_INDEXED_ROWS", 500)
