@@ -64,13 +64,18 @@ def _torso_up_many(xy: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 def _scale_and_present(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(longest side of the keypoint box (n,), present (n, 25)) of float64 keypoints (n, 25, 3)."""
+    """(longest side of the keypoint box (n,), present (n, 25)) of float64 keypoints (n, 25, 3); reduced over
+    joints joint-major (elementwise over contiguous rows)."""
     present = kp[:, :, 2] > 0
-    xy = kp[:, :, :2]
-    lo = np.where(present[:, :, None], xy, np.inf).min(axis=1)
-    hi = np.where(present[:, :, None], xy, -np.inf).max(axis=1)
+    pres = present.T
+    sides = []
+    for axis in (0, 1):
+        v = kp[:, :, axis].T
+        lo = np.where(pres, v, np.inf).min(axis=0)
+        hi = np.where(pres, v, -np.inf).max(axis=0)
+        sides.append(hi - lo)
     with np.errstate(invalid="ignore"):
-        scale = np.nan_to_num(hi - lo, nan=0.0, posinf=0.0, neginf=0.0).max(axis=1)
+        scale = np.nan_to_num(np.maximum(sides[0], sides[1]), nan=0.0, posinf=0.0, neginf=0.0)
     return scale, present
 
 
