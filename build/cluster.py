@@ -27,6 +27,7 @@ every object); no file from a user's disk is ever unpickled.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import sys
 from pathlib import Path
@@ -164,6 +165,7 @@ class RayRunner:
         if device not in ("auto", "cpu", "cuda"):
             raise LibraryError(f"--device {device}: on a Ray cluster use auto, cuda or cpu (each actor gets its GPU)")
         self.ray = import_ray()
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines would drown the bar
         self._started = False
         if not self.ray.is_initialized():
             try:
