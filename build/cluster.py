@@ -10,7 +10,7 @@ indexer.py: unchanged files skipped, moves recognised, hand-edited poses kept, d
 stays the library's single writer. What must be estimated goes to Ray Data as one streaming dataset:
 
     groups of batch_size paths
-          -> map_batches(_decode_group): CPU tasks, spread over the nodes: content hash, decode, thumbnail
+          -> map_batches(_decode_group): CPU tasks on any node: content hash, decode, thumbnail
           -> map_batches(_Estimate, ActorPoolStrategy): one actor per GPU (else per CPU slot), each loading
              the model once, estimating each group as one batch (build/indexing.py's BatchRunner._estimate:
              the one-machine path's code and batches, so the poses are the same)
@@ -39,6 +39,8 @@ from posefinder.models.errors import ImageError, LibraryError, PoseFinderError
 
 #: the message where Ray is not installed
 INSTALL_HINT = "indexing on a Ray cluster needs the cluster extra: pip install 'posefinder[cluster]'"
+#: Memory a decoding task asks Ray for: a batch of decoded images and their thumbnails.
+DECODE_MEMORY = 256 * 2**20
 
 def import_ray():
     """The ray module, or LibraryError with how to install it."""
@@ -118,11 +120,6 @@ def _hash_group(batch: dict) -> dict:
 
     out = [pickle.dumps([(Path(str(p)), file_hash(Path(str(p)))) for p in paths]) for paths in batch["paths"]]
     return {"hashes": np.array(out, dtype=object)}
-
-
-def _spread() -> dict:
-    """Remote args of the decoding and hashing tasks: spread over the cluster's nodes."""
-    return {"scheduling_strategy": "SPREAD"}
 
 
 def _load(model, device: str):
@@ -210,8 +207,7 @@ class RayRunner:
         """(path, (hex or None, why not)) of each file, hashed by CPU tasks on the cluster."""
         if not paths:
             return
-        ds = self._dataset(paths, 64).map_batches(_hash_group, batch_size=1, batch_format="numpy",
-                                                  ray_remote_args_fn=_spread)  # fmt: skip
+        ds = self._dataset(paths, 64).map_batches(_hash_group, batch_size=1, batch_format="numpy")
         for row in ds.iter_rows():
             yield from pickle.loads(row["hashes"])
 
@@ -227,7 +223,7 @@ class RayRunner:
         actor_args: dict = {"num_gpus": 1} if self.use_gpu else {"num_cpus": self.cpus_per_actor}
         ds = self._dataset(paths, self.batch_size).map_batches(
             _decode_group, fn_kwargs={"thumbnails": self.thumbnails}, batch_size=1, batch_format="numpy",
-            num_cpus=1, ray_remote_args_fn=_spread,  # over the nodes; and (a remote args function) never fused into the actor
+            num_cpus=1, memory=DECODE_MEMORY,  # (a request the actors lack: Ray never fuses the decoding into them)
         ).map_batches(
             _Estimate, fn_constructor_args=(self.model, self.device, self.threads), batch_size=1,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=self.actors), **actor_args,
