@@ -165,9 +165,11 @@ class RayRunner:
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines would drown the bar
         self._started = False
         if not self.ray.is_initialized():
+            check_reachable(address)
             try:
-                self.ray.init(address=address, log_to_driver=False, **(init_kwargs or {}))
-            except ConnectionError as exc:
+                # "local": a new instance, even where `ray start` left one running on this machine
+                self.ray.init(address=address or "local", log_to_driver=False, **(init_kwargs or {}))
+            except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise LibraryError(f"cannot join the Ray cluster at {address}: {exc}") from None
             self._started = True
         self.model, self.batch_size = model, int(batch_size)
@@ -254,6 +256,22 @@ class RayRunner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """LibraryError at once for a HOST:PORT nobody answers at (Ray itself retries for minutes)."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise LibraryError(f"--ray {address}: give auto or the HOST:PORT that `ray start --head` printed")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise LibraryError(f"cannot join the Ray cluster at {address}: nothing answers there "
+                           f"({exc.strerror or exc}); is `ray start --head` running?") from None  # fmt: skip
 
 
 def _bar(total: int):

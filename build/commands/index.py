@@ -69,15 +69,16 @@ def _local_runner(args):
 
 
 def _ray_runner(args):
-    from posefinder.build.cluster import RayRunner, import_ray
+    from posefinder.build.cluster import RayRunner, check_reachable, import_ray
     from posefinder.build.indexing import resolve_estimator
     from posefinder.models.errors import LibraryError
 
     import_ray()  # says how to install it before anything is loaded
     if args.actors is not None and args.actors < 1:
         raise LibraryError("--actors must be at least 1")
-    resolve_estimator(args.model, device="cpu")  # a model that cannot load fails here, in one line, not on every actor
     address = None if args.ray == "local" else args.ray
+    check_reachable(address)
+    resolve_estimator(args.model, device="cpu")  # a model that cannot load fails here, in one line, not on every actor
     return RayRunner(args.model, address=address, device=args.device, batch_size=args.batch_size, actors=args.actors,
                      cpus_per_actor=args.cpus_per_actor, thumbnails=not args.no_thumbnails, progress=True)  # fmt: skip
 

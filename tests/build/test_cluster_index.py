@@ -70,6 +70,22 @@ def _assert_each_image_once(lib, n_images: int, n_bad: int) -> None:
     assert con.execute("SELECT count(*) FROM images WHERE status = 'estimated'").fetchone()[0] == n_images
 
 
+def test_index_command_errors_on_a_cluster_that_does_not_answer_or_without_ray(model_file, tmp_path, capsys, monkeypatch):
+    from posefinder.build import cli
+
+    assert not ray.is_initialized()
+    folder = _folder(tmp_path, 1, broken=False)
+    base = ["index", str(folder), "--library", str(tmp_path / "lib"), "--model", str(model_file), "--ray"]
+    assert cli.main([*base, "127.0.0.1:1"]) == 1
+    assert "cannot join the Ray cluster at 127.0.0.1:1: nothing answers there" in capsys.readouterr().err
+    assert cli.main([*base, "no-port-here"]) == 1
+    assert "HOST:PORT" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where the cluster extra is not installed
+    assert cli.main(base) == 1
+    assert "pip install 'posefinder[cluster]'" in capsys.readouterr().err
+    assert not (tmp_path / "lib").exists() and not ray.is_initialized()  # nothing created, no instance started
+
+
 def test_ray_run_gives_the_one_machine_poses_and_records_unreadable_images(local_ray, model_file, tmp_path):
     import torch
 
