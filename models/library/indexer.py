@@ -420,18 +420,15 @@ def _index_streaming(state: _RunState, work: list[_Work], missing: dict, batch_s
         _commit(state, *part, [], {}, set())
         advance(sum(len(p) for p in part))
 
-    by_path = {str(w.path): w for w in to_run}
-    handled: set[str] = set()
+    waiting = {str(w.path): w for w in to_run}  # answered ones leave it: what is left at the end had no answer
     batch: list[_Work] = []
     results: dict[str, tuple] = {}
     unavailable: set[str] = set()
     if to_run and not (cancel is not None and cancel.is_set()):
         for item in runner.stream([w.path for w in to_run]):
-            key = str(item[0])
-            w = by_path.get(key)
-            if w is None or key in handled:  # not asked for, or answered before (a retried task)
+            w = waiting.pop(str(item[0]), None)
+            if w is None:  # not asked for, or answered before (a retried task)
                 continue
-            handled.add(key)
             _take(state, w, item, results, unavailable)
             batch.append(w)
             if len(batch) >= batch_size:
@@ -443,10 +440,10 @@ def _index_streaming(state: _RunState, work: list[_Work], missing: dict, batch_s
     if batch:
         _commit(state, [], [], [], batch, results, unavailable)
         advance(len(batch))
-    if cancel is not None and cancel.is_set() and len(handled) < len(to_run):
+    if cancel is not None and cancel.is_set() and waiting:
         report.cancelled = True
         return
-    left = [w for w in to_run if str(w.path) not in handled]
+    left = list(waiting.values())
     if left:  # the runner ended without them: recorded as bad (with why), tried again when they change
         _commit(state, [], [], [], left, {}, set())
         advance(len(left))
