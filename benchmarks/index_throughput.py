@@ -1,7 +1,7 @@
 """Batch-indexing throughput: the one-machine runner (`posefinder-train index`) against Ray (`--ray`), same model
 and images, measured in one run.
 
-Run: `.venv/bin/python benchmarks/index_throughput.py [--device cpu|cuda] [--images 96] [--preset small|paper]`
+Run: `.venv/bin/python benchmarks/index_throughput.py [--device cpu|cuda] [--images 48] [--preset small|paper]`
 
 Images: --images generated JPEGs of --size pixels (smooth random colour fields, so decoding costs what a
 photo's does), read once before the timings so that both runners find them in the page cache. Model: a
@@ -91,7 +91,7 @@ def run_ray(model: Path, images: Path, lib_dir: Path, device: str, batch: int, t
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--images", type=int, default=None, help="images to index (default 96 on CPU, 2000 on CUDA)")
+    parser.add_argument("--images", type=int, default=None, help="images to index (default 48 on CPU, 2000 on CUDA)")
     parser.add_argument("--size", type=int, default=512, help="image height in pixels (width 3/4 of it; default 512)")
     parser.add_argument("--preset", default=None, help="model size: small or paper (default small on CPU, paper on CUDA)")
     parser.add_argument("--batch-size", type=int, default=None, help="images per network batch (default 8 CPU, 32 CUDA)")
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each (default 2)")
     args = parser.parse_args(argv)
     cuda = args.device.startswith("cuda")
-    n = args.images or (2000 if cuda else 96)
+    n = args.images or (2000 if cuda else 48)
     preset = args.preset or ("paper" if cuda else "small")
     batch = args.batch_size or (32 if cuda else 8)
     cpus = os.cpu_count() or 1
