@@ -1,7 +1,7 @@
 """Batch-indexing throughput: the one-machine runner (`posefinder-train index`) against Ray (`--ray`), same model
 and images, measured in one run.
 
-Run: `.venv/bin/python benchmarks/index_throughput.py [--device cpu|cuda] [--images 48] [--preset small|paper]`
+Run: `.venv/bin/python benchmarks/index_throughput.py [--device cpu|cuda] [--images 96] [--preset small|paper]`
 
 Images: --images generated JPEGs of --size pixels (smooth random colour fields, so decoding costs what a
 photo's does), read once before the timings so that both runners find them in the page cache. Model: a
@@ -9,12 +9,13 @@ random-weight feature-matching network and segmenter of --preset (default small 
 segmenter sees one character covering each image (so the pose network runs once per image, as a trained
 model does on one-character images; benchmarks/estimators.py does the same), saved as a model file.
 
-Each run indexes the folder into a fresh library (hashing, decoding, estimating, thumbnails, commits: the
-whole `lib.index`), with the model loaded inside the timing (the one-machine runner loads it before it
-indexes, each Ray actor when it starts). One machine: BatchRunner, one estimator on --device, --workers
-decoding processes. Ray: a local instance of all this machine's CPUs (and its GPUs), RayRunner with CPU
-decoding tasks and its default actor pool (one actor per GPU; on CPU one actor using as many torch threads
-as the one-machine run); the instance's start is timed apart, since a cluster runs before a job comes.
+Each run is a fresh process, cold as a job starts, that indexes the folder into a fresh library (hashing,
+decoding, estimating, thumbnails, commits: the whole `lib.index`), with the model loaded inside the timing
+(the one-machine runner loads it before it indexes, each Ray actor when it starts). One machine:
+BatchRunner, one estimator on --device, --workers decoding processes. Ray: a local instance of all this
+machine's CPUs (and its GPUs), started once by this script (timed apart: a cluster runs before a job comes)
+and joined by each run's process; RayRunner with CPU decoding tasks and its default actor pool (one actor per
+GPU; on CPU one actor using as many torch threads as the one-machine run).
 The runs alternate, one machine then Ray, --repeat times; the best of each is compared.
 
 The last line is `ray_vs_one_machine=<ratio of images per second> ray_overhead=<1 - ratio>` (goal: overhead
@@ -88,10 +89,42 @@ def run_ray(model: Path, images: Path, lib_dir: Path, device: str, batch: int, t
     return time.perf_counter() - t, report.estimated
 
 
+def _child(argv) -> int:
+    """One timed run in a fresh process (cold, as a job starts): prints its seconds and images estimated."""
+    import json
+
+    kind, model, images, lib_dir, device, batch, extra, address = argv
+    if kind == "ray":
+        import ray
+
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        elapsed, estimated = run_ray(Path(model), Path(images), Path(lib_dir), device, int(batch), int(extra))
+        ray.shutdown()
+    else:
+        elapsed, estimated = run_one_machine(Path(model), Path(images), Path(lib_dir), device, int(batch), int(extra))
+    print(json.dumps([elapsed, estimated]))
+    return 0
+
+
+def _timed(kind: str, model: Path, images: Path, lib_dir: Path, device: str, batch: int, extra: int, address: str):
+    import json
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--child", kind, str(model), str(images), str(lib_dir), device, str(batch),
+           str(extra), address]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    if res.returncode != 0:
+        raise SystemExit(f"{kind} run failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--child"]:
+        return _child(argv[1:])
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--images", type=int, default=None, help="images to index (default 48 on CPU, 2000 on CUDA)")
+    parser.add_argument("--images", type=int, default=None, help="images to index (default 96 on CPU, 2000 on CUDA)")
     parser.add_argument("--size", type=int, default=512, help="image height in pixels (width 3/4 of it; default 512)")
     parser.add_argument("--preset", default=None, help="model size: small or paper (default small on CPU, paper on CUDA)")
     parser.add_argument("--batch-size", type=int, default=None, help="images per network batch (default 8 CPU, 32 CUDA)")
@@ -99,7 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each (default 2)")
     args = parser.parse_args(argv)
     cuda = args.device.startswith("cuda")
-    n = args.images or (2000 if cuda else 48)
+    n = args.images or (2000 if cuda else 96)
     preset = args.preset or ("paper" if cuda else "small")
     batch = args.batch_size or (32 if cuda else 8)
     cpus = os.cpu_count() or 1
@@ -125,14 +158,15 @@ def main(argv=None) -> int:
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
                  object_store_memory=min(2 << 30, max(256 << 20, n * args.size * args.size * 3)))  # fmt: skip
         t_init = time.perf_counter() - t
+        address = ray.get_runtime_context().gcs_address
         print(f"Ray local instance started in {t_init:.1f} s ({ray.cluster_resources().get('CPU', 0):g} CPUs, "
               f"{ray.cluster_resources().get('GPU', 0):g} GPUs); not counted below", flush=True)  # fmt: skip
         one, via_ray = [], []
         try:
             for r in range(args.repeat):
-                for name, fn, out, extra in (("one machine", run_one_machine, one, workers), ("ray", run_ray, via_ray, threads)):
-                    lib_dir = root / f"lib-{name.replace(' ', '-')}-{r}"
-                    elapsed, estimated = fn(model, root / "images", lib_dir, args.device, batch, extra)
+                for name, kind, out, extra in (("one machine", "one", one, workers), ("ray", "ray", via_ray, threads)):
+                    lib_dir = root / f"lib-{kind}-{r}"
+                    elapsed, estimated = _timed(kind, model, root / "images", lib_dir, args.device, batch, extra, address)
                     if estimated != n:
                         raise SystemExit(f"{name}: estimated {estimated} of {n} images")
                     out.append(n / elapsed)
