@@ -242,7 +242,7 @@ def run_imported(args) -> None:
 
     image, label = sample_image()
     print(f"\n4. Auto-pose with the imported authors' models ({label}), batch 1, ms per image")
-    home = args.home / "imported-v2"
+    home = args.home / "imported-v3"  # v3: models installed with their ONNX graphs (templates of their variants)
     os.environ["POSEFINDER_HOME"] = str(home)
     store = ModelStore(home / "models")
     if not store.list():
