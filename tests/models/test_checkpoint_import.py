@@ -229,7 +229,7 @@ def test_a_non_square_image_gets_the_torch_mask_through_onnx_runtime(imported, p
     assert isinstance(exported, PaperModelEstimator) and exported.runtime["segmenter"] == "onnxruntime"
     (want,) = reference.pipeline.foreground([image])
     segmenter64 = copy.deepcopy(reference.bundle.segmenter).double()
-    exact = PosePipeline(None, lambda x: segmenter64(x.double()), reference.pipeline.settings)
+    exact = PosePipeline(reference.pipeline.pose_net, lambda x: segmenter64(x.double()), reference.pipeline.settings)
     (want64,) = exact.foreground([image])
     rounding = float(np.abs(want - want64).max())
     for estimator in (installed, exported):
