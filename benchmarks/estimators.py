@@ -18,7 +18,9 @@
    laid out like theirs (random weights; tests/paper_checkpoints.py) imported, then the feature-matching
    model with the depth-101 segmenter (their head, shorter side 256) in PyTorch at output stride 8 (the
    baseline) and in ONNX Runtime at output stride 8 and 16, as ratios (goal: under 1 s at stride 16).
-   `--imported-only` runs this part alone.
+   ONNX Runtime runs the graphs the import installs (the templates of their variants in resources/onnx,
+   filled with the weights; the stride-16 segmenter's filled once into the cache), as on a torch-free
+   install. `--imported-only` runs this part alone.
 """
 
 from __future__ import annotations
