@@ -83,7 +83,8 @@ def test_the_imported_variants_templates_equal_the_torch_networks(megumin, portr
         with torch.inference_mode():
             ref = module(torch.from_numpy(x)).numpy()
             ref64 = module.double()(torch.from_numpy(x).double()).numpy()
-        out = ort.InferenceSession(filled.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        session = ort.InferenceSession(filled.SerializeToString(), providers=["CPUExecutionProvider"])
+        out = np.asarray(session.run(None, {"x": x})[0])
         assert out.shape == ref.shape
         diff, ours, torchs = (float(np.abs(a - b).max()) for a, b in ((out, ref), (out, ref64), (ref, ref64)))
         print(f"{builder} {variant}: max |logit difference| from torch {diff:.2e}; from float64: ONNX Runtime "

@@ -63,6 +63,7 @@ def test_the_release_zip_imports_and_auto_poses_without_torch(tmp_path):
     assert "is already installed from the same files" in out
     (model,) = ModelStore().list()
     card = model.card
+    assert card is not None
     assert card.components["pose"]["kwargs"]["antialias"] is False
     assert card.components["segmenter"]["kwargs"]["depth"] == 101
     assert card.inference["segmenter_resize"] == "shorter"
