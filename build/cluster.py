@@ -31,7 +31,8 @@ import logging
 import pickle
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from functools import partial
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def import_ray():
     return ray
 
 
-def _decode_group(batch: dict, thumbnails: bool) -> dict:
+def _decode_group(batch: Any, thumbnails: bool) -> dict:
     """A decoding task: per group of paths (one network batch), per path the content hash, the decoded image
     and its thumbnail bytes, or why not."""
     from posefinder.models.imageio import read_image
@@ -89,7 +90,7 @@ class _Estimate:
             torch.set_num_threads(int(threads))
         self.estimator = _load(model, device)
 
-    def __call__(self, batch: dict) -> dict:
+    def __call__(self, batch: Any) -> dict:
         return {"out": np.array([pickle.dumps(self.estimate(pickle.loads(g))) for g in batch["group"]], dtype=object)}
 
     def estimate(self, group: list) -> list[tuple]:
@@ -114,7 +115,7 @@ class _Estimate:
         return out
 
 
-def _hash_group(batch: dict) -> dict:
+def _hash_group(batch: Any) -> dict:
     """A hashing task: per group of paths, [(path, (hex or None, why not))]."""
     from posefinder.models.library.indexer import file_hash
 
@@ -224,7 +225,7 @@ class RayRunner:
         ray = self.ray
         actor_args: dict = {"num_gpus": 1} if self.use_gpu else {"num_cpus": self.cpus_per_actor}
         ds = self._dataset(paths, self.batch_size).map_batches(
-            _decode_group, fn_kwargs={"thumbnails": self.thumbnails}, batch_size=1, batch_format="numpy",
+            partial(_decode_group, thumbnails=self.thumbnails), batch_size=1, batch_format="numpy",
             num_cpus=1, memory=DECODE_MEMORY,  # (a request the actors lack: Ray never fuses the decoding into them)
         ).map_batches(
             _Estimate, fn_constructor_args=(self.model, self.device, self.threads), batch_size=1,

@@ -48,12 +48,13 @@ def run(args) -> int:
             raise LibraryError(f"{f}: no such folder")
     if args.batch_size < 1 or args.workers < 0 or (args.commit_every is not None and args.commit_every < 1):
         raise LibraryError("--batch-size and --commit-every must be at least 1, --workers at least 0")
-    runner, estimators = (_ray_runner(args), None) if args.ray else _local_runner(args)
+    ray_runner = _ray_runner(args) if args.ray else None
+    runner, estimators = (ray_runner, None) if ray_runner is not None else _local_runner(args)
     try:
         return _index(args, runner, estimators, Library)
     finally:
-        if args.ray:
-            runner.close()
+        if ray_runner is not None:
+            ray_runner.close()
 
 
 def _local_runner(args):

@@ -517,7 +517,7 @@ def _has_hand_pose(con, image_id: int | None) -> bool:
     return con.execute("SELECT 1 FROM poses WHERE image_id = ? AND source = ? LIMIT 1", (image_id, SOURCE_HAND)).fetchone() is not None
 
 
-def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool, canvas=None) -> dict:
+def _image_facts(lib, w: _Work, result, image: np.ndarray | DecodedElsewhere | None, thumbnails: bool, canvas=None) -> dict:
     """width/height (a working file's canvas, else the decoded image's, else the header's) and the thumbnail."""
     from posefinder.models.imageio import image_size, read_image
 
