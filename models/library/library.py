@@ -31,6 +31,9 @@ from posefinder.models.library.search import KnnResult
 from posefinder.models.library.thumbs import thumb_path
 from posefinder.models.pose import SOURCE_HAND, Pose
 
+#: Library.search's character-count filters: images with one character (solo figures), or with several.
+CHARACTER_FILTERS = ("one", "several")
+
 #: Libraries with more entries than this search full queries through the approximate index (ann.py)
 #: with an exact re-rank, when the [ann] extra is installed; smaller ones (and partial queries) are exact.
 ANN_THRESHOLD = 4_000_000
@@ -58,6 +61,8 @@ class Library:
         self.ann_threshold = ANN_THRESHOLD
         self._ann = None  # ann.AnnIndex, held while it matches the descriptor cache
         self._tag_ids = TagIdCache()  # each filtered tag's image ids, until the tags change
+        # ((generation, entries), (image ids, poses per image)) of the last character-count filter
+        self._characters_cache: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
 
     # -- opening and closing -------------------------------------------------------------------------------
     @classmethod
@@ -325,19 +330,26 @@ class Library:
         con.close()
 
     # -- search --------------------------------------------------------------------------------------------
-    def search(self, query, k: int = 20, folder: str | Path | None = None, tags=None) -> list[SearchResult]:
+    def search(self, query, k: int = 20, folder: str | Path | None = None, tags=None,
+               characters: str | None = None) -> list[SearchResult]:  # fmt: skip
         """The k poses nearest to the query, best first (thread-safe). Exact, except for unfiltered
         queries with all their joints on and no orientation term on libraries past `ann_threshold` entries
         with the [ann] extra installed: those go through the approximate index (ann.py; exact distances,
         recall@10 about 0.99).
 
         folder: only images under this folder; tags: only images that have all these tags (names), or a
-        library_tags.TagFilter (include, exclude, min_score).
+        library_tags.TagFilter (include, exclude, min_score); characters: "one" (only images with one
+        character: solo figures) or "several" (two or more), counted by the image's searchable poses.
         """
+        if characters is not None and characters not in CHARACTER_FILTERS:
+            raise ValueError(f"characters: one of {', '.join(CHARACTER_FILTERS)}, not {characters!r}")
         live = self.descriptor_index()
         images = None
         if folder is not None:
             images = self._filtered_image_ids(folder)
+        if characters is not None:
+            counted = self._images_with_characters(live, characters)
+            images = counted if images is None else np.intersect1d(images, counted, assume_unique=True)
         if tags is not None and not isinstance(tags, TagFilter):
             tags = TagFilter(include=tuple(tags))
         if tags:
@@ -350,6 +362,16 @@ class Library:
             base_search = functools.partial(ann.search, self)
 
         return self._results(live.search(query, k, images=images, base_search=base_search))
+
+    def _images_with_characters(self, live: LiveIndex, characters: str) -> np.ndarray:
+        """The ids of the images with one ("one") or several ("several") live poses, kept per generation."""
+        cached = self._characters_cache
+        if cached is not None and cached[0] == (live.generation, len(live)):
+            ids, counts = cached[1]
+        else:
+            ids, counts = np.unique(live.image_ids(), return_counts=True)
+            self._characters_cache = ((live.generation, len(live)), (ids, counts))
+        return ids[counts == 1] if characters == "one" else ids[counts >= 2]
 
     def _filtered_image_ids(self, folder) -> np.ndarray:
         sql, params = "SELECT id FROM images WHERE 1", []
