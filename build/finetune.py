@@ -25,6 +25,7 @@ cancelled or failed run leaves the installed models as they were.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import re
@@ -302,6 +303,27 @@ def _callbacks(total: int, progress: Progress | None, cancel, start: float, span
     return Steps()
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Lightning's notes that do not apply here (no validation loop, frozen modules in eval mode, one
+    process), kept off the user's terminal."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"lightning\..*")
+        warnings.filterwarnings("ignore", message=r".*(val_dataloader|eval mode|IterableDataset|LeafSpec).*")
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
 class _Stop(Exception):
     """Raised inside the Trainer to stop at once on cancel (caught by finetune)."""
 
@@ -336,7 +358,8 @@ def train(net, card, train_corrections, images: _Images, options: FinetuneOption
     if options.threads:
         torch.set_num_threads(int(options.threads))
     try:
-        pl_trainer.fit(module, train_dataloaders=loader)
+        with _quiet():
+            pl_trainer.fit(module, train_dataloaders=loader)
     except _Stop:
         pass
     if steps_cb.cancelled:
