@@ -60,8 +60,8 @@ def _call(main, argv: list[str]) -> str:
     return buf.getvalue()
 
 
-def _oks50(train_main, model: str, seed: int, style: str) -> float:
-    argv = ["evaluate", "--model", model, "--synthetic", str(TEST), "--synthetic-seed", str(seed), "--synthetic-size",
+def _oks50(train_main, model: str, seed: int, style: str, n: int = TEST) -> float:
+    argv = ["evaluate", "--model", model, "--synthetic", str(n), "--synthetic-seed", str(seed), "--synthetic-size",
             str(SIZE), "--synthetic-style", style, "--json"]  # fmt: skip
     return float(json.loads(_call(train_main, argv))["overall"]["oks50"])
 
@@ -97,6 +97,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps (default 300)")
     parser.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (default 1e-3)")
     parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch size (default 16)")
+    parser.add_argument("--test", type=int, default=TEST, help=f"figures of each style scored (default {TEST}; "
+                        "fewer only to try settings quickly)")
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary folder)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: every core)")
     args = parser.parse_args()
@@ -135,10 +137,10 @@ def main() -> int:
           f"({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
 
     t = time.perf_counter()
-    new_before = _oks50(train_cli.main, "synthetic-base", NEW_TEST_SEED, NEW_STYLE)
-    old_before = _oks50(train_cli.main, "synthetic-base", OLD_TEST_SEED, "default")
+    new_before = _oks50(train_cli.main, "synthetic-base", NEW_TEST_SEED, NEW_STYLE, args.test)
+    old_before = _oks50(train_cli.main, "synthetic-base", OLD_TEST_SEED, "default", args.test)
     print(f"benchmark: base OKS@50: new style {new_before:.4f}, old style {old_before:.4f} "
-          f"({TEST} figures each, {time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
+          f"({args.test} figures each, {time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
 
     t = time.perf_counter()
     result = json.loads(_call(train_cli.main, ["finetune", "--library", str(library), "--model", "synthetic-base",
@@ -149,8 +151,8 @@ def main() -> int:
           f"({result['held_out']}): before {json.dumps(result['before'])}, after {json.dumps(result['after'])}; "
           f"{result['reason']}", flush=True)  # fmt: skip
     in_use = result["installed"] or "synthetic-base"
-    new_after = _oks50(train_cli.main, in_use, NEW_TEST_SEED, NEW_STYLE)
-    old_after = _oks50(train_cli.main, in_use, OLD_TEST_SEED, "default")
+    new_after = _oks50(train_cli.main, in_use, NEW_TEST_SEED, NEW_STYLE, args.test)
+    old_after = _oks50(train_cli.main, in_use, OLD_TEST_SEED, "default", args.test)
     gain, loss = new_after - new_before, old_before - old_after
     print(f"benchmark: model in use {in_use!r}: new style {new_before:.4f} -> {new_after:.4f} ({gain:+.4f}; goal "
           f">= +0.15: {'met' if gain >= 0.15 else 'NOT met'}), old style {old_before:.4f} -> {old_after:.4f} "
