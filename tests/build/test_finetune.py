@@ -43,6 +43,7 @@ def _store_state():
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.iterdir()) if p.is_file()}
 
 
+@pytest.mark.slow  # trains a tiny network for a few steps (seconds on an idle CPU)
 def test_a_better_model_is_installed_in_use_with_its_lineage(library, tiny, capsys):
     argv = ["finetune", "--library", str(library), "--steps", str(LEARNS["steps"]), "--batch-size",
             str(LEARNS["batch_size"]), "--lr", str(LEARNS["lr"]), "--json"]  # fmt: skip
@@ -85,6 +86,7 @@ def test_a_better_model_is_installed_in_use_with_its_lineage(library, tiny, caps
         assert second["installed"] == "tiny-ft2" and lineage2["ancestors"] == ["tiny", "tiny-ft1"]
 
 
+@pytest.mark.slow  # trains a tiny network for a few steps (seconds on an idle CPU)
 def test_no_better_on_the_held_out_corrections_installs_nothing(library, tiny, capsys):
     before = _store_state()
     argv = ["finetune", "--library", str(library), "--steps", "2", "--lr", "1e-12", "--json"]
@@ -95,6 +97,7 @@ def test_no_better_on_the_held_out_corrections_installs_nothing(library, tiny, c
     assert _store_state() == before
 
 
+@pytest.mark.slow  # trains a tiny network for a few steps (seconds on an idle CPU)
 def test_cancel_leaves_the_installed_model_untouched(library, tiny):
     before = _store_state()
     seen = []
@@ -122,6 +125,7 @@ def test_without_an_installed_model_it_says_how_to_get_one(library, capsys):
     assert "no installed pose model to fine-tune" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains a tiny network for a few steps (seconds on an idle CPU)
 def test_the_concatenation_architecture_fine_tunes_with_its_task_source_frozen(library, tmp_path, capsys):
     (tmp_path / "m").mkdir()
     path = tiny_model_file(tmp_path / "m", name="tinycat", arch="pose_concat", segmenter=False)
