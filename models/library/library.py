@@ -10,8 +10,10 @@ descriptor matrix.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from posefinder.models.library.records import Correction, ImageInfo, LibraryCoun
 from posefinder.models.files import as_path
 from posefinder.models.library.cache_keeper import CacheKeeper
 from posefinder.models.library.live import Hit, LiveIndex
+from posefinder.models.library.search import KnnResult
 from posefinder.models.library.thumbs import thumb_path
 from posefinder.models.pose import SOURCE_HAND, Pose
 
@@ -357,12 +360,11 @@ class Library:
         if tags:
             among = live.image_ids() if images is None else images
             images = among[tag_row_mask(self._con(), tags, among, ids_of=self._tag_ids)]
-        base_search = None
+        base_search: Callable[..., KnnResult | None] | None = None
         if images is None and len(live) > self.ann_threshold:
             from posefinder.models.library import ann
 
-            def base_search(index, q, kk, row_mask):
-                return ann.search(self, index, q, kk, row_mask=row_mask)
+            base_search = functools.partial(ann.search, self)
 
         return self._results(live.search(query, k, images=images, base_search=base_search))
 

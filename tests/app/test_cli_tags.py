@@ -8,7 +8,7 @@ import pytest
 from library_helpers import random_poses, write_pngs
 
 from posefinder.app.cli import main
-from posefinder.models import tagging
+from posefinder.models import paths, tagging
 from posefinder.models.library import Library
 from posefinder.models.library.library_tags import TagFilter
 
@@ -39,7 +39,7 @@ def _run(capsys, *argv):
 @pytest.fixture()
 def store(tmp_path, monkeypatch):
     root = tmp_path / "models"
-    monkeypatch.setattr(tagging.paths, "models_dir", lambda create=False: root)
+    monkeypatch.setattr(paths, "models_dir", lambda create=False: root)
     monkeypatch.setenv("POSEFINDER_RUNTIME", "torch")
     return root
 

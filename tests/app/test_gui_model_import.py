@@ -9,6 +9,8 @@ pytest.importorskip("torch")  # the generated release is written with torch.save
 from gui_helpers import open_window  # noqa: E402
 
 import paper_checkpoints as pc  # noqa: E402
+from PySide6.QtWidgets import QMessageBox, QProgressDialog  # noqa: E402
+
 from posefinder.app.gui import model_import  # noqa: E402
 from posefinder.models.weights import ModelStore  # noqa: E402
 
@@ -16,8 +18,8 @@ from posefinder.models.weights import ModelStore  # noqa: E402
 @pytest.fixture
 def boxes(monkeypatch):
     shown = []
-    monkeypatch.setattr(model_import.QMessageBox, "information", lambda *a: shown.append(("info", a[2])))
-    monkeypatch.setattr(model_import.QMessageBox, "warning", lambda *a: shown.append(("warn", a[2])))
+    monkeypatch.setattr(QMessageBox, "information", lambda *a: shown.append(("info", a[2])))
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(("warn", a[2])))
     return shown
 
 
@@ -47,7 +49,7 @@ def test_a_checkpoint_is_imported_with_progress_and_the_result_shown(qtbot, tmp_
     window = open_window(qtbot)
     values = []
 
-    class Recording(model_import.QProgressDialog):
+    class Recording(QProgressDialog):
         def setValue(self, value):
             values.append(value)
             super().setValue(value)
