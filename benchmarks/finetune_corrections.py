@@ -47,7 +47,7 @@ TEST = 200
 #: test set 1000 (train_synthetic's evaluation set)
 CORRECTION_SEED, NEW_TEST_SEED, OLD_TEST_SEED = 2000, 3000, 1000
 #: figures the base trains on here (pre-rendered; train_synthetic renders 20,000 for a longer run)
-BASE_FIGURES = 8000
+BASE_FIGURES = 6000
 
 
 def _call(main, argv: list[str]) -> str:
@@ -94,7 +94,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--base", type=Path, help="base model file (default: train a small one here)")
     parser.add_argument("--base-minutes", type=float, default=8.0, help="training time of the base (default 8)")
-    parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps (default 300)")
+    parser.add_argument("--steps", type=int, default=100, help="fine-tuning steps (default 100)")
     parser.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (default 1e-3)")
     parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch size (default 16)")
     parser.add_argument("--test", type=int, default=TEST, help=f"figures of each style scored (default {TEST}; "

@@ -224,9 +224,9 @@ def render_figure(
     head_labels = None
     for s in draw_order(shapes):
         if s.part.name == "head":
-            style = HAIR_STYLES.get(look.hair) if "hair" in by_name else None
+            hair_style = HAIR_STYLES.get(look.hair) if "hair" in by_name else None
             dark = tuple(look.outline_dark or shade(look.color("hair"), 0.42))
-            head_labels = draw_head(canvas, s, by_name.get("hair"), style, look.colors, outline_px, dark,
+            head_labels = draw_head(canvas, s, by_name.get("hair"), hair_style, look.colors, outline_px, dark,
                                     look.light_dir, look.shading)  # fmt: skip
             continue
         if s.part.name in _FACE_FEATURES and not _on_skin(head_labels, s.center):
