@@ -50,8 +50,7 @@ DECIDING = ("oks50", "oks75", "pckh50")
 _MODULE_ARCH = {"feature-matching": "matching", "feature-concatenation": "concat"}
 
 #: Card keys a fine-tuned version takes over from its base as they are (what the model's other parts need).
-_INHERITED_EXTRA = ("tagger_classes", "classes", "tagger_thresholds", "rulebook", "source", "reported_by_authors",
-                    "licence")  # fmt: skip
+_INHERITED_EXTRA = ("tagger_classes", "classes", "tagger_input_size", "tag_threshold", "source", "licence")
 
 Progress = Callable[[float, str], None]
 

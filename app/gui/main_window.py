@@ -473,6 +473,8 @@ class MainWindow(QMainWindow):
         paper's models, and improving auto-pose from the library's corrections (app/gui/models_dialog.py)."""
         dialog = self.models_dialog()
         dialog.exec()
+        if dialog.task is None:  # a fine-tuning still stopping lets the dialog go when it has (dialog._done)
+            dialog.deleteLater()
 
     def models_dialog(self):
         """A new pose models dialog on the open library (not shown)."""

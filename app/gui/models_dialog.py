@@ -242,6 +242,9 @@ class PoseModelsDialog(QDialog):
             self.status.setText(outcome.summary())
             if outcome.installed:
                 self.modelChanged.emit()
+        if not self.isVisible() and self.result() == QDialog.DialogCode.Rejected and self.parent() is not None:
+            self.deleteLater()  # closed while the run was stopping (the window's _show_models let it live)
+            return
         self.refresh()
 
     def reject(self) -> None:

@@ -143,3 +143,25 @@ def test_the_concatenation_architecture_fine_tunes_with_its_task_source_frozen(l
         assert card.extra["lineage"]["training"]["frozen"] == ["tagger", "task (Keypoint R-CNN)"]
     else:
         assert result["after"]["oks50"] <= result["before"]["oks50"]
+
+
+@pytest.mark.slow  # a paper-size network on CPU
+def test_an_imported_model_of_the_authors_fine_tunes(library, tmp_path, capsys):
+    import paper_checkpoints as pc
+
+    from posefinder.models.checkpoints.importer import import_release
+
+    ref = pc.randomise(pc.FeatMatchRef(), 5, (64, 64))
+    ckpt = pc.write_checkpoint(tmp_path / "feat_match+data.ckpt", ref.state_dict(), pc.pose_hparams(), rcnn=True)
+    report = import_release([ckpt], ModelStore())
+    name = report.installed[0][0]
+    argv = ["finetune", "--library", str(library), "--steps", "2", "--batch-size", "2", "--json"]
+    assert train_cli.main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["base"] == name and result["architecture"] == "feature-matching" and result["steps"] == 2
+    assert set(result["after"]) >= {"oks50", "oks75", "pckh50"}
+    if result["installed"]:
+        card = ModelStore().info(result["installed"])
+        base = ModelStore().info(name)
+        assert card.inference == base.inference and card.extra["source"] == base.extra["source"]
+        assert card.extra["lineage"]["base"]["name"] == name
