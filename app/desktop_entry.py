@@ -32,7 +32,7 @@ class Installed:
 
 def icon_bytes(kind: str = "png") -> bytes:
     """The app's icon (resources/icons/posefinder.png or .svg)."""
-    return resources.files("posefinder.resources").joinpath("icons", f"{ICON_NAME}.{kind}").read_bytes()
+    return resources.files("posefinder.resources").joinpath("icons").joinpath(f"{ICON_NAME}.{kind}").read_bytes()
 
 
 def supported(platform: str | None = None) -> bool:

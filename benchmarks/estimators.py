@@ -252,8 +252,8 @@ def run_imported(args) -> None:
         pose = pc.scale_output(pc.randomise(pc.FeatMatchRef(), 1, (64, 64)), pc.FeatMatchRef.output_conv, 0.05)
         seg = pc.randomise(pc.SegmenterRef(), 2, (64, 64))
         with torch.no_grad():  # one character covering the image, as in part 3
-            seg.final_head[6].weight.zero_()
-            seg.final_head[6].bias.copy_(torch.tensor([0.0, 10.0]))
+            seg.get_parameter("final_head.6.weight").zero_()
+            seg.get_parameter("final_head.6.bias").copy_(torch.tensor([0.0, 10.0]))
         pc.write_checkpoint(release / "feat_match+data.ckpt", pose.state_dict(), pc.pose_hparams(), rcnn=True)
         pc.write_checkpoint(release / "segmenter.ckpt", seg.state_dict(), pc.segmenter_hparams())
         t = time.perf_counter()

@@ -25,6 +25,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,22 +88,20 @@ class LiveWriter:
         shutil.copy2(source / "library.sqlite", self.path / "library.sqlite")
         self.folder, self.base_kp, self.batch, self.every = folder, base_kp, batch, every
         self.commits = self.added = 0
-        self._stop = None
-        self._thread = None
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self, on_commit) -> None:
-        import threading
-
         from posefinder.models.formats.record import PoseRecord
         from posefinder.models.library import Library
         from posefinder.models.pose import Pose
 
-        self._stop = threading.Event()
+        stop = self._stop = threading.Event()
 
         def run():
             with Library.open(self.path) as lib:
                 seed = 1
-                while not self._stop.wait(self.every):
+                while not stop.wait(self.every):
                     kps = generated_keypoints(self.base_kp, self.batch, seed=seed)
                     lib.import_records(PoseRecord(Pose(kp, source="synthetic"), f"live-{seed}-{i}") for i, kp in enumerate(kps))
                     seed += 1
@@ -114,8 +113,10 @@ class LiveWriter:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self._stop is not None:
+            self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def remove(self) -> None:
         import shutil
@@ -187,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     window.filters.set_options(SearchOptions(mirror=True, k=args.k, orientation_weight=0.0))
     window.open_library(library)
+    lib = window.library
+    if lib is None:
+        print(f"cannot open the library {library}", file=sys.stderr)
+        return 1
     wait_until_settled(window, 300)
     print(f"opened {library} and showed the first results in {time.perf_counter() - t0:.1f} s "
           "(descriptor cache load or build)")  # fmt: skip
@@ -233,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_settled(window, 60)  # thumbnails of this round load before the next drag
         # the baseline right after, so both see the same load of the shared machine
         t = time.perf_counter()
-        window.library.search(query, k=args.k, folder=window.filters.folder())
+        lib.search(query, k=args.k, folder=window.filters.folder())
         bare_s.append(time.perf_counter() - t)
         if live is not None:  # a user's pace: a drag every half second or so, commits landing in between
             end = time.perf_counter() + 0.4
@@ -242,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.01)
     if live is not None:
         live.stop()
-        keeper = window.library._keeper
-        merges, full_builds, live_len = keeper.merges, keeper.full_builds, len(window.library.descriptor_index())
+        keeper = lib._keeper
+        merges, full_builds, live_len = keeper.merges, keeper.full_builds, len(lib.descriptor_index())
     window.close()
     QApplication.processEvents()
 

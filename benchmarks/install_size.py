@@ -120,7 +120,7 @@ def sample_image(folder: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--artist-env", type=Path, help="torch-free venv to build or reuse (default: a temporary one)")
     parser.add_argument("--torch-env", type=Path, help="today's environment (default: the one holding torch)")
     parser.add_argument("--runs", type=int, default=3)

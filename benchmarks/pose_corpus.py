@@ -122,8 +122,8 @@ def augment(base: np.ndarray, n: int, rng: np.random.Generator, absent: bool = T
     if absent:
         u = rng.random(n)
         gone = np.zeros((n, K), dtype=bool)
-        gone[np.ix_(u < 0.10, _LOWER_LEGS)] = True  # lower legs out of frame
-        gone[np.ix_((u >= 0.10) & (u < 0.15), _BELOW_HIPS)] = True  # upper body only
+        gone[np.ix_(u < 0.10, np.asarray(_LOWER_LEGS))] = True  # lower legs out of frame
+        gone[np.ix_((u >= 0.10) & (u < 0.15), np.asarray(_BELOW_HIPS))] = True  # upper body only
         rows = np.flatnonzero((u >= 0.15) & (u < 0.32))  # one to three joints not found
         for p in (1.0, 0.4, 0.15):
             some = rows[rng.random(len(rows)) < p]
@@ -160,4 +160,7 @@ def library_index(n: int, folder: Path, seed: int = 0, add_dir: Path | None = No
     del entries
     save_index(index, folder)
     del index
-    return load_index(folder, 1), queries, desc, t_gen, t_build
+    index = load_index(folder, 1)
+    if index is None:
+        raise RuntimeError(f"the index saved in {folder} did not load back")
+    return index, queries, desc, t_gen, t_build

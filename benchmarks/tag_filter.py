@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     from posefinder.models.descriptor import Query
     from posefinder.models.pose import Pose
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000, help="library entries (default 1,000,000)")
     parser.add_argument("--tags-per-image", type=float, default=12.0, help="stored tag scores per image (mean)")
     parser.add_argument("--repeats", type=int, default=3)

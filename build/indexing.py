@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, cast
 
 from posefinder.models.errors import ImageError, PoseFinderError
 from posefinder.models.imageio.decoded import Decoded
@@ -92,11 +92,12 @@ class BatchRunner:
         return max(64, 4 * self.batch_size * len(self.estimators))
 
     def __call__(self, paths: list[Path]) -> Iterator[tuple]:
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, Dataset
 
         if not paths:
             return
-        loader = DataLoader(_Images(paths), batch_size=self.batch_size, num_workers=self.workers,
+        # any map-style object (len, getitem) serves; the stub wants a Dataset
+        loader = DataLoader(cast(Dataset, _Images(paths)), batch_size=self.batch_size, num_workers=self.workers,
                             collate_fn=_as_list, shuffle=False)  # fmt: skip
         pool = ThreadPoolExecutor(max_workers=len(self.estimators)) if len(self.estimators) > 1 else None
         try:

@@ -88,7 +88,7 @@ def render_openpose(poses: Pose | list[Pose], size: tuple[int, int], stick_width
             centre = (int((xa + xb) / 2), int((ya + yb) / 2))
             poly = cv2.ellipse2Poly(centre, (int(length / 2), stick_width), int(angle), 0, 360, 1)
             layer = canvas.copy()
-            cv2.fillConvexPoly(layer, poly, OPENPOSE_COLORS[li])
+            cv2.fillConvexPoly(layer, np.asarray(poly), OPENPOSE_COLORS[li])
             canvas = cv2.addWeighted(canvas, 0.4, layer, 0.6, 0)
         for i in range(18):
             if arr[i, 2] > 0:

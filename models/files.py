@@ -13,6 +13,7 @@ import io
 import os
 import stat
 from pathlib import Path
+from typing import overload
 
 from posefinder.models.errors import ImageError
 
@@ -159,6 +160,10 @@ def display_path(path: str | os.PathLike | None) -> str:
     return "" if path is None else readable_name(path)
 
 
+@overload
+def as_path(text: str) -> Path: ...
+@overload
+def as_path(text: None) -> None: ...
 def as_path(text: str | None) -> Path | None:
     """The Path of a stored name (None stays None)."""
     return None if text is None else Path(name_from_store(text))

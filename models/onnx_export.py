@@ -55,7 +55,7 @@ def network_of(spec: Mapping[str, Any]):
     """The torch network a graph spec names (random weights, nothing downloaded)."""
     from posefinder.models import nets
 
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec["kwargs"].items()}
+    kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec["kwargs"].items()}
     return prepared(nets.create_model(spec["builder"], **kwargs), spec)
 
 

@@ -193,8 +193,9 @@ def check_graph(path: Path, input_size: int, source: str) -> None:
         y = session.run(None, {session.get_inputs()[0].name: x})[0]
     except Exception as exc:  # onnxruntime raises its own error types
         raise ModelError(f"{source}: ONNX Runtime cannot run its graph ({str(exc).splitlines()[0][:200]})") from None
-    if y.ndim != 4 or y.shape[0] != 1 or not np.isfinite(y).all():
-        raise ModelError(f"{source}: its graph answers {y.dtype} {y.shape}, not finite (1, C, H, W) outputs")
+    if not isinstance(y, np.ndarray) or y.ndim != 4 or y.shape[0] != 1 or not np.isfinite(y).all():
+        what = f"{y.dtype} {y.shape}" if isinstance(y, np.ndarray) else type(y).__name__
+        raise ModelError(f"{source}: its graph answers {what}, not finite (1, C, H, W) outputs")
 
 
 def _write(model, path: Path) -> None:

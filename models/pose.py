@@ -17,6 +17,14 @@ SOURCE_HAND = "hand"
 SOURCE_ANNOTATION = "annotation"
 
 
+def as_xywh(values) -> tuple[float, float, float, float]:
+    """Four numbers (x, y, width, height) as a tuple of floats; ValueError for any other count."""
+    box = tuple(float(v) for v in values)
+    if len(box) != 4:
+        raise ValueError("bbox_xywh needs 4 numbers: x, y, width, height")
+    return box[0], box[1], box[2], box[3]
+
+
 def _as_keypoints(keypoints) -> np.ndarray:
     kp = np.array(keypoints, dtype=np.float64)
     if kp.shape == (skeleton.NUM_KEYPOINTS, 2):
@@ -52,9 +60,7 @@ class Pose:
         if self.scores is not None:
             self.scores = np.asarray(self.scores, dtype=np.float64).reshape(skeleton.NUM_KEYPOINTS)
         if self.bbox_xywh is not None:
-            self.bbox_xywh = tuple(float(v) for v in self.bbox_xywh)  # type: ignore[assignment]
-            if len(self.bbox_xywh) != 4:
-                raise ValueError("bbox_xywh needs 4 numbers: x, y, width, height")
+            self.bbox_xywh = as_xywh(self.bbox_xywh)
         if self.image_size is not None:
             self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
 

@@ -174,12 +174,17 @@ class ImageTagger:
 
     def scores(self, image: np.ndarray) -> np.ndarray:
         """Sigmoid scores of every class for one (H, W, 3) uint8 image."""
-        import torch
+        from posefinder.models.estimators.onnx_runtime import OrtNetwork
 
-        x = torch.from_numpy(letterbox(image, self.info.input_size))
-        with torch.inference_mode():
-            logits = self._run(x)
-        return 1.0 / (1.0 + np.exp(-logits.float().numpy()[0].astype(np.float64)))
+        x = letterbox(image, self.info.input_size)
+        if isinstance(self._run, OrtNetwork):  # numpy in and out
+            logits = np.asarray(self._run(x), dtype=np.float64)
+        else:
+            import torch
+
+            with torch.inference_mode():
+                logits = self._run(torch.from_numpy(x)).float().numpy().astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-logits[0]))
 
     def tag(self, image: np.ndarray) -> dict[str, float]:
         s = self.scores(image)

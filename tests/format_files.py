@@ -6,6 +6,8 @@ import io
 import plistlib
 import sqlite3
 import struct
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -92,4 +94,10 @@ def clip_database(preview: bytes | None, canvas=(400, 300), preview_size=(200, 1
     if preview is not None:
         con.execute("INSERT INTO CanvasPreview VALUES (1, 1, 1, ?, ?, ?)", (*preview_size, preview))
     con.commit()
-    return con.serialize()
+    if sys.version_info >= (3, 11):
+        return con.serialize()
+    with tempfile.TemporaryDirectory() as folder:  # Python 3.10: no serialize; through a file
+        copy = sqlite3.connect(Path(folder) / "db.sqlite")
+        con.backup(copy)
+        copy.close()
+        return (Path(folder) / "db.sqlite").read_bytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def write_pngs(folder: Path, n: int, seed: int = 0, size=(32, 24), start: int = 
     return out
 
 
-def write_coco(path: Path, records: list[tuple[str | None, Pose]]) -> Path:
+def write_coco(path: Path, records: Sequence[tuple[str | None, Pose]]) -> Path:
     from posefinder.models.formats import write_poses
     from posefinder.models.formats.record import PoseRecord
 

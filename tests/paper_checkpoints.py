@@ -11,6 +11,7 @@ import json
 import sys
 import types
 from pathlib import Path
+from typing import cast
 
 import torch
 import torchvision
@@ -42,7 +43,7 @@ class RefResBlock(nn.Module):
         self.net_tail.add_module("norm3", nn.BatchNorm2d(c))
 
     def forward(self, x):
-        h = self.net.conv0(x)
+        h = self.net[0](x)  # conv0
         return self.net_tail(h + self.net[1:](h))
 
 
@@ -73,10 +74,10 @@ class FeatMatchRef(nn.Module):
         h = r.maxpool(h)
         for name in ("layer1", "layer2", "layer3"):
             h = feats[name] = getattr(r, name)(h)
-        cr = k["converter_resnet"]
+        cr = cast(nn.ModuleDict, k["converter_resnet"])
         cat = torch.cat([resize(cr[n](feats[n]), 128) for n in ("conv1", "layer1", "layer2", "layer3")], 1)
         fr = resize(cr["head"](F.leaky_relu(cr["batchnorm"](cat))), 128)
-        fm = k["matcher_rcnn"][1:](resize(fr, 14))
+        fm = cast(nn.Sequential, k["matcher_rcnn"])[1:](resize(fr, 14))
         return k["head"](torch.cat([resize(x, 128), fr, resize(k["converter_rcnn"](fm), 128)], 1))
 
 
@@ -123,10 +124,9 @@ def randomise(module: nn.Module, seed: int, size: tuple[int, int] = (256, 256)) 
 
 def scale_output(module: nn.Module, name: str, factor: float) -> nn.Module:
     """Scales the last layer so that random logits have a trained network's range (a few units)."""
-    layer = module.get_submodule(name)
     with torch.no_grad():
-        layer.weight.mul_(factor)
-        layer.bias.mul_(factor)
+        module.get_parameter(f"{name}.weight").mul_(factor)
+        module.get_parameter(f"{name}.bias").mul_(factor)
     return module
 
 
@@ -204,7 +204,7 @@ def write_checkpoint(path: Path, state: dict, hparams: dict, *, rcnn: bool = Fal
     sd = OrderedDict((k, v.detach().clone()) for k, v in state.items())
     if rcnn:
         sd.update(rcnn_entries(gen))
-    sd._metadata = {"": {"version": 1}}
+    setattr(sd, "_metadata", {"": {"version": 1}})  # as torch's state dicts carry it
     first = next(iter(sd.values()))
     ckpt = {
         "epoch": 96, "global_step": 12345, "pytorch-lightning_version": "1.3.8",

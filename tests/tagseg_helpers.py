@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -27,7 +28,7 @@ def write_image(path: Path, size_wh=(64, 48), color=(200, 80, 40), mode="RGB") -
 
 def post(post_id: int, tags, *, width=600, height=800, ext="jpg", rating="s", style="tag_string") -> dict:
     """A Danbooru post object, with its tags as Danbooru 2021+ (tag_string) or 2017-2020 (tags list)."""
-    obj = {"id": str(post_id), "image_width": str(width), "image_height": str(height), "file_ext": ext,
+    obj: dict[str, Any] = {"id": str(post_id), "image_width": str(width), "image_height": str(height), "file_ext": ext,
            "rating": rating}
     if style == "tag_string":
         obj["tag_string"] = " ".join(tags)

@@ -60,7 +60,7 @@ def run(args) -> int:
         image = decoded.image
         found = estimator.estimate(image)
         poses = decoded.to_canvas(found)  # a working file's preview: poses in canvas pixels
-        results.append((path, poses, decoded.canvas_size))
+        results.append((path, poses, decoded.canvas_size or (image.shape[1], image.shape[0])))
         if draw_paths is not None:
             _draw(image, found, draw_paths[i])
     records = [PoseRecord(p, str(path)) for path, poses, _ in results for p in poses]

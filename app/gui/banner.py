@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton
 
@@ -32,10 +34,11 @@ class Banner(QFrame):
         lay.addWidget(close)
         self.setVisible(False)
 
-    def show_message(self, text: str, kind: str = "info", buttons: list[tuple[str, object]] = ()) -> None:
+    def show_message(self, text: str, kind: str = "info", buttons: Sequence[tuple[str, object]] = ()) -> None:
         """Show text ("info" or "warn") with optional (label, slot) buttons, replacing any other message."""
         while self._buttons.count():
-            w = self._buttons.takeAt(0).widget()
+            item = self._buttons.takeAt(0)
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.deleteLater()
         for label, slot in buttons:

@@ -205,7 +205,7 @@ class PoseCanvas(QGraphicsView):
         xy, present = pose.xy.copy(), pose.present
         size = pose.image_size
         if self._guide is None and size is not None and tuple(size) != self._frame_size:
-            self._set_frame(tuple(size), refit=False)
+            self._set_frame((size[0], size[1]), refit=False)
         elif not exact and present.any() and not self._fits_frame(xy[present], size):
             xy[present] = presets.fit_into(xy[present], self._frame_size, PRESET_FILL)
         fitted = pose.copy(keypoints=np.concatenate([xy, pose.keypoints[:, 2:]], axis=1))
@@ -608,7 +608,7 @@ class PoseCanvas(QGraphicsView):
     def _dragged(self, press: _Press, pos: QPointF) -> tuple[SkeletonState, str]:
         """The state a drag to viewport position pos makes, and its undo text."""
         before = press.before
-        if press.mode == TURN_FIGURE:
+        if press.mode == TURN_FIGURE or press.joint is None:  # (the rotation handle has no joint)
             start = self._scene_at(press.start_px)
             now = self._scene_at(pos)
             c = press.centre

@@ -301,7 +301,8 @@ class BusyOverlay(QWidget):
     def set_busy(self, busy: bool, text: str) -> None:
         self._text = text
         if busy:
-            self.setGeometry(self.parentWidget().rect())
+            if (parent := self.parentWidget()) is not None:
+                self.setGeometry(parent.rect())
             self.show()
             self.raise_()
             self._timer.start()

@@ -343,7 +343,7 @@ class LibraryPanel(QWidget):
         return True
 
     def cancel_index(self) -> None:
-        if self.indexing():
+        if self.indexing() and self._task is not None:
             self._task.cancel()
             self.status.setText("Cancelling after the current batch…")
             self.cancel_button.setEnabled(False)
@@ -402,7 +402,8 @@ class LibraryPanel(QWidget):
             self.libraryUpdated.emit()
 
     def _on_finished(self, outcome) -> None:
-        self._task.deleteLater()
+        if self._task is not None:
+            self._task.deleteLater()
         self._task = None
         self.progress.setVisible(False)
         self.last_report = outcome

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, QUrl, Signal
@@ -113,7 +114,7 @@ def tile_array(lib, result, size_px: int = THUMB_PX) -> np.ndarray:
     picture, scale, offset = None, 1.0, np.zeros(2)
     full_w = pose.image_size[0] if pose.image_size else None
     thumb = lib.thumbnail_path(result.image_id) if lib is not None else None
-    if thumb is not None:
+    if thumb is not None and lib is not None:  # (a thumbnail comes from a library)
         if full_w is None:
             try:
                 full_w = lib.image_info(result.image_id).width
@@ -161,7 +162,7 @@ class ResultsModel(QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._results: list = []
-        self.tags_of = None  # result -> its top [(tag, score)] (set by the view from its library)
+        self.tags_of: Callable[[Any], list] | None = None  # result -> its top [(tag, score)] (set by the view)
 
     def set_results(self, results) -> None:
         self.beginResetModel()

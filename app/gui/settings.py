@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from posefinder.models import paths
 
@@ -50,7 +51,7 @@ class Settings:
         self._qs.sync()
 
     # -- raw typed values ----------------------------------------------------------------------------------
-    def _get(self, key: str, default, kind):
+    def _get(self, key: str, default, kind) -> Any:
         value = self._qs.value(key, default)
         if value is None:
             return default
@@ -98,7 +99,9 @@ class Settings:
         value = self._qs.value("library/recent", [])
         if isinstance(value, str):
             value = [value]
-        return [Path(v) for v in (value or []) if v]
+        elif not isinstance(value, list):  # None: none stored
+            value = []
+        return [Path(v) for v in value if v]
 
     # -- search options ------------------------------------------------------------------------------------
     def search_options(self) -> SearchOptions:

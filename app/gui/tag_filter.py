@@ -80,8 +80,8 @@ class TagFilterEdit(QLineEdit):
         if word:
             self._completer.setCompletionPrefix(word)
             self._completer.complete()
-        else:
-            self._completer.popup().hide()
+        elif (popup := self._completer.popup()) is not None:
+            popup.hide()
 
     def _complete(self, entry: str) -> None:
         tag = entry.split("  (")[0]

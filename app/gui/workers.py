@@ -82,9 +82,11 @@ class LatestOnlyWorker(QObject):
             with self._cond:
                 while self._pending is None and not self._stopped:
                     self._cond.wait()
-                if self._stopped:
+                pending = self._pending
+                if self._stopped or pending is None:
                     return
-                ticket, fn = self._pending
+                ticket, fn = pending
+                del pending
                 self._pending = None
                 self._undelivered += 1
             t0 = time.perf_counter()
@@ -118,7 +120,7 @@ class Task(QObject):
 
     def __init__(self, fn: Callable[["Task"], Any], name: str = "task", parent: QObject | None = None):
         super().__init__(parent)
-        self._fn = fn
+        self._fn: Callable[[Task], Any] | None = fn
         self.cancel_event = threading.Event()
         self.done_event = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -142,6 +144,8 @@ class Task(QObject):
 
     def _run(self) -> None:
         fn, self._fn = self._fn, None  # a finished task keeps nothing its job captured
+        if fn is None:  # never: a thread runs once
+            return
         try:
             result, error = fn(self), None
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI

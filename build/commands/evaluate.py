@@ -117,15 +117,18 @@ def predict_with_model(args, items):
     from posefinder.models.estimators.paper import PaperModelEstimator
 
     estimator = resolve_estimator(args.model, device=args.device)
-    if args.bbox == "gt" and not isinstance(estimator, PaperModelEstimator):
-        raise TrainingError(f"--bbox gt runs a paper model's pose network on given boxes; {estimator.name} cannot: "
-                            "use --bbox estimated")  # fmt: skip
+    in_boxes = None  # --bbox gt: the paper model's pipeline, run on the given boxes
+    if args.bbox == "gt":
+        if not isinstance(estimator, PaperModelEstimator):
+            raise TrainingError(f"--bbox gt runs a paper model's pose network on given boxes; {estimator.name} cannot: "
+                                "use --bbox estimated")  # fmt: skip
+        in_boxes = estimator.pipeline
     out = []
     for start in range(0, len(items), args.batch_size):
         chunk = items[start : start + args.batch_size]
         images = [_image(it) for it in chunk]
-        if args.bbox == "gt":
-            out.extend(estimator.pipeline.estimate_in_boxes(images, [it[2].bbox() for it in chunk]))
+        if in_boxes is not None:
+            out.extend(in_boxes.estimate_in_boxes(images, [it[2].bbox() for it in chunk]))
         else:
             out.extend(poses[0] if poses else None for poses in estimator.estimate_batch(images))
     return out

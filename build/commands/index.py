@@ -72,7 +72,7 @@ def run(args) -> int:
     elapsed = time.perf_counter() - started
     print(report.summary())
     print(f"library: {counts.images} images, {counts.poses} poses; {runner.images_seen} images estimated in "
-          f"{elapsed:.1f} s on {', '.join(e.device if hasattr(e, 'device') else 'cpu' for e in estimators)}")
+          f"{elapsed:.1f} s on {', '.join(getattr(e, 'device', 'cpu') for e in estimators)}")
     if report.unavailable_line():
         print(f"posefinder-train: {report.unavailable_line()}", file=sys.stderr)
     if report.skipped:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 import sys
 from pathlib import Path
 
@@ -264,7 +265,7 @@ def train(args, callbacks=()):
     module = build_module(args)
     train_source, val, described = make_sources(args, crop_config(args, module.net))
     train_loader, val_loader = loaders(args, module, train_source, val)
-    loaders_kw = {"train_dataloaders": train_loader}
+    loaders_kw: dict[str, Any] = {"train_dataloaders": train_loader}
     if val_loader is not None:
         loaders_kw["val_dataloaders"] = val_loader
     tr.fit(pl_trainer, module, args, name, **loaders_kw)
@@ -280,7 +281,7 @@ def run(args) -> int:
     module, pl_trainer, described = train(args)
     if not pl_trainer.is_global_zero:
         return 0
-    metrics = {}
+    metrics: dict[str, Any] = {}
     if module.last_metrics is not None:
         print(module.last_metrics.table())
         metrics = {k: round(float(v), 6) for k, v in module.last_metrics.overall.items()}

@@ -71,7 +71,7 @@ def load_data(args, input_size: int):
     from posefinder.build.data import segmentation as seg
     from posefinder.build.data.danbooru import DatasetError
 
-    sources = [seg.foreground_folder(folder) for folder in args.foregrounds]
+    sources: list[seg.SplittableSource] = [seg.foreground_folder(folder) for folder in args.foregrounds]
     if args.synthetic > 0:
         try:
             sources.append(seg.SyntheticForegrounds(args.synthetic, seed=args.seed, size=(input_size, input_size)))

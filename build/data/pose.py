@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -94,8 +94,9 @@ def heatmap_targets(
 
 def crop_sample(
     image: np.ndarray, pose: Pose, config: CropConfig, rng: np.random.Generator | None = None
-) -> dict[str, np.ndarray]:
-    """One training (rng given and config.augment) or evaluation sample of a character (see module doc)."""
+) -> dict[str, Any]:
+    """One training (rng given and config.augment) or evaluation sample of a character (see module doc):
+    arrays, and the scalars "area" (float32) and, from a dataset, "index" (int64)."""
     bbox = pose.bbox()
     if bbox[2] <= 0 or bbox[3] <= 0:
         raise PoseFileError("a pose without a bbox or with fewer than two distinct keypoints cannot be cropped")
@@ -105,7 +106,8 @@ def crop_sample(
         flip = bool(rng.random() < config.flip_prob)
         scale = float(rng.uniform(*config.scale_range))
         if config.shift_frac > 0:
-            shift = tuple(float(v) for v in rng.uniform(-config.shift_frac, config.shift_frac, size=2))
+            dx, dy = rng.uniform(-config.shift_frac, config.shift_frac, size=2)
+            shift = (float(dx), float(dy))
     matrix = augment.crop_matrix(
         bbox, config.crop_size, padding=config.padding, angle_deg=angle, flip=flip, scale=scale, shift=shift
     )
@@ -140,13 +142,13 @@ class _PoseSource:
     def item(self, index: int) -> tuple[np.ndarray, Pose]:  # pragma: no cover
         raise NotImplementedError
 
-    def sample(self, index: int, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
+    def sample(self, index: int, rng: np.random.Generator | None) -> dict[str, Any]:
         image, pose = self.item(index)
         out = crop_sample(image, pose, self.config, rng)
         out["index"] = np.int64(index)
         return out
 
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         """Item `index`, augmented with its own fixed random draw when the config augments."""
         rng = np.random.default_rng([self.seed, int(index)]) if self.config.augment else None
         return self.sample(int(index), rng)
@@ -207,7 +209,8 @@ class SyntheticPoseDataset(_PoseSource):
                  cache: bool = False, render_kwargs: dict | None = None) -> None:  # fmt: skip
         if n < 1:
             raise ValueError("a synthetic set needs at least one figure")
-        self.n, self.seed, self.config, self.size = int(n), int(seed), config, tuple(size)
+        width, height = size
+        self.n, self.seed, self.config, self.size = int(n), int(seed), config, (width, height)
         self.render_kwargs = dict(render_kwargs or {})
         self._cache: dict[int, tuple[np.ndarray, Pose]] | None = {} if cache else None
 

@@ -47,6 +47,12 @@ class ImageSource(Protocol):
     def key(self, index: int) -> str: ...
 
 
+class SplittableSource(ImageSource, Protocol):
+    """An ImageSource that splits by its images' keys: subset(split) -> its images of that split."""
+
+    def subset(self, split: str, fractions=SEGMENTATION_FRACTIONS) -> "SplittableSource": ...
+
+
 class ImageFolder:
     """The image files under a folder (recursive, sorted). rgba=True loads (H, W, 4) RGBA, else (H, W, 3)."""
 
@@ -103,7 +109,8 @@ class SyntheticForegrounds:
     def __init__(self, count: int, *, seed: int = 0, size: tuple[int, int] = (256, 256), indices=None) -> None:
         from posefinder.build import synthetic  # noqa: F401  (fail early when the generator is missing)
 
-        self.count, self.seed, self.size = int(count), int(seed), tuple(size)
+        width, height = size
+        self.count, self.seed, self.size = int(count), int(seed), (width, height)
         self.indices = list(range(self.count)) if indices is None else list(indices)
 
     def __len__(self) -> int:
@@ -125,7 +132,7 @@ class SyntheticForegrounds:
 class Sources:
     """Several image sources seen as one (index runs through them in order)."""
 
-    def __init__(self, sources: Sequence[ImageSource]) -> None:
+    def __init__(self, sources: Sequence[SplittableSource]) -> None:
         self.sources = [s for s in sources if len(s)]
         self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
 
@@ -273,9 +280,13 @@ def composite_with(
             alpha = cv2.resize(alpha, new_wh, interpolation=cv2.INTER_AREA)
             premult = cv2.resize(premult, new_wh, interpolation=cv2.INTER_AREA)
         matrix = foreground_matrix(alpha.shape[:2], size, params)
-        warp = dict(dsize=(size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        mask = np.clip(cv2.warpAffine(np.ascontiguousarray(alpha), matrix, **warp), 0.0, 1.0)
-        placed = cv2.warpAffine(np.ascontiguousarray(premult), matrix, **warp)
+
+        def warp(a: np.ndarray) -> np.ndarray:
+            return cv2.warpAffine(np.ascontiguousarray(a), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+
+        mask = np.clip(warp(alpha), 0.0, 1.0)
+        placed = warp(premult)
         image = placed + image * (1.0 - mask[..., None])
     if params.brightness != 1.0 or params.contrast != 1.0:
         grey = float(image.mean())
@@ -331,6 +342,8 @@ class CompositeDataset:
         if not 0 <= index < self.length:
             raise IndexError(index)
         if self.mode == "fixed":
+            if self.seed is None:  # never: __init__ refuses a fixed set without one
+                raise ValueError("a fixed (held-out) composite set needs a seed")
             rng = np.random.default_rng([int(self.seed), 1_000_003, index])
             fg = int(rng.integers(len(self.foregrounds)))
         else:

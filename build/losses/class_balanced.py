@@ -57,6 +57,8 @@ def class_balanced_bce(logits: torch.Tensor, targets: torch.Tensor, ratios: torc
 class ClassBalancedBCE(nn.Module):
     """Paper eq. 1-3 as a module: built from the training set's class counts, called on (logits, targets)."""
 
+    ratios: torch.Tensor  # a buffer
+
     def __init__(self, positives, total: int) -> None:
         super().__init__()
         self.register_buffer("ratios", class_ratios(positives, total).float())

@@ -54,7 +54,7 @@ def best_thresholds(probs, labels, default: float = DEFAULT_THRESHOLD) -> np.nda
     return thresholds
 
 
-def tag_f1(probs, labels, thresholds=DEFAULT_THRESHOLD) -> dict:
+def tag_f1(probs, labels, thresholds: float | np.ndarray = DEFAULT_THRESHOLD) -> dict:
     """F1 of thresholded predictions: micro_f1/precision/recall (all decisions pooled), macro_f1 (mean over
     classes with a positive label or prediction), per_class_f1 (C values, NaN where undefined)."""
     probs, labels = _check(probs, labels)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
@@ -127,9 +127,10 @@ class PoseModule(L.LightningModule):
         """(heatmap logits, {"loss", "heatmap_bce"[, "matcher_mse"]}) of a batch."""
         x = batch["image"]
         out: dict[str, torch.Tensor] = {}
-        if self.architecture == "matching" and self.task is None:  # no matching target (fine-tuning)
+        if self.architecture == "matching" and self.task is None:  # matcher_weight 0: no matching target
             logits = self.net(x)
         elif self.architecture == "matching":
+            assert self.task is not None
             pred = self.net.forward_train(x)
             with torch.no_grad():
                 target = self.task(x)["keypoint_features"]
@@ -140,7 +141,7 @@ class PoseModule(L.LightningModule):
         else:
             logits = self.net(x)
         out["heatmap_bce"] = heatmap_bce(logits, batch["heatmaps"], batch["weights"])
-        out["loss"] = out["heatmap_bce"] + self.hparams.matcher_weight * out.get("matcher_mse", 0.0)
+        out["loss"] = out["heatmap_bce"] + self.hparams["matcher_weight"] * out.get("matcher_mse", 0.0)
         return logits, out
 
     def training_step(self, batch, batch_idx):
@@ -153,12 +154,12 @@ class PoseModule(L.LightningModule):
         return losses["loss"]
 
     def configure_optimizers(self):
-        if self.hparams.train_sources:  # the tagger trunk learns too (random-init runs)
+        if self.hparams["train_sources"]:  # the tagger trunk learns too (random-init runs)
             params = [p for p in self.net.parameters() if p.requires_grad]
         else:
             params = self.net.trainable_parameters()
-        opt = torch.optim.Adam(params, lr=self.hparams.lr)
-        if self.hparams.schedule == "constant":
+        opt = torch.optim.Adam(params, lr=self.hparams["lr"])
+        if self.hparams["schedule"] == "constant":
             return opt
         total = max(1, int(self.trainer.estimated_stepping_batches))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self._cosine(step, total))
@@ -168,8 +169,8 @@ class PoseModule(L.LightningModule):
         """Cosine annealing factor over the run: by steps, or by time when the run has a time limit and time
         is further along (a time-limited run still ends at a learning rate near 0)."""
         progress = min(step, total) / total
-        if self.hparams.max_time_s:
-            progress = max(progress, min(1.0, self._training_seconds() / self.hparams.max_time_s))
+        if self.hparams["max_time_s"]:
+            progress = max(progress, min(1.0, self._training_seconds() / self.hparams["max_time_s"]))
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     def _training_seconds(self) -> float:
@@ -177,7 +178,8 @@ class PoseModule(L.LightningModule):
         from lightning.pytorch.callbacks import Timer
 
         trainer = self._trainer
-        for cb in trainer.callbacks if trainer is not None else ():
+        # Trainer.callbacks is set by Lightning's callback connector, not declared on the class
+        for cb in trainer.callbacks if trainer is not None else ():  # pyright: ignore[reportAttributeAccessIssue]
             if isinstance(cb, Timer):
                 return float(cb.time_elapsed("train"))
         return 0.0 if self._t_start is None else time.perf_counter() - self._t_start
@@ -188,7 +190,7 @@ class PoseModule(L.LightningModule):
     # -- validation ---------------------------------------------------------------------------------
     def predict_keypoints(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 25, 3) [x, y, score] in crop pixels for (N, 3, S, S) crops."""
-        return crop_keypoints(self.net(images), self.net.input_size, self.hparams.smoothing)
+        return crop_keypoints(self.net(images), self.net.input_size, self.hparams["smoothing"])
 
     def on_validation_epoch_start(self) -> None:
         self._val = []
@@ -198,7 +200,7 @@ class PoseModule(L.LightningModule):
         n = batch["image"].shape[0]
         for k, v in losses.items():
             self.log(f"val/{k}", v, batch_size=n, sync_dist=True)
-        pred = crop_keypoints(logits, self.net.input_size, self.hparams.smoothing).to(logits.device)
+        pred = crop_keypoints(logits, self.net.input_size, self.hparams["smoothing"]).to(logits.device)
         pred[..., 2] = 2.0  # every keypoint is predicted
         self._val.append((batch["keypoints"].float(), pred, batch["area"].float()))
 
@@ -209,7 +211,7 @@ class PoseModule(L.LightningModule):
         pred = torch.cat([v[1] for v in self._val])
         area = torch.cat([v[2] for v in self._val])
         if self.trainer.world_size > 1:
-            gt, pred, area = (self.all_gather(t).flatten(0, 1) for t in (gt, pred, area))
+            gt, pred, area = (cast(torch.Tensor, self.all_gather(t)).flatten(0, 1) for t in (gt, pred, area))
         gt_np, pred_np, area_np = (t.detach().cpu().double().numpy() for t in (gt, pred, area))
         metrics = pose_metrics.evaluate_arrays(gt_np, pred_np, area_np)
         self.last_metrics = metrics
@@ -225,19 +227,20 @@ class ResumableLoader(DataLoader):
     def __init__(self, stream: ResumableBatches, module: PoseModule, **kwargs) -> None:
         kwargs.setdefault("persistent_workers", False)
         super().__init__(stream, batch_size=None, **kwargs)
+        self._stream = stream  # self.dataset, typed
         self._module = module
 
     def _sync(self) -> None:
         module = self._module
         trainer = module._trainer if module is not None else None
         if trainer is not None:
-            self.dataset.set_distributed(trainer.global_rank, trainer.world_size)
+            self._stream.set_distributed(trainer.global_rank, trainer.world_size)
         if module is not None:
-            self.dataset.start = int(module.batches_seen)
+            self._stream.start = int(module.batches_seen)
 
     def __len__(self) -> int:
         self._sync()
-        return len(self.dataset)
+        return len(self._stream)
 
     def __iter__(self):
         self._sync()

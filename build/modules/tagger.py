@@ -9,7 +9,7 @@ Validation logs the loss and the micro/macro F1 at per-class thresholds chosen o
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import lightning as L
 import numpy as np
@@ -76,8 +76,8 @@ class TaggerModule(L.LightningModule):
         self._val_probs.clear()
         self._val_labels.clear()
         if self.trainer.world_size > 1:  # every rank holds its shard (DistributedSampler pads them equal)
-            probs = self.all_gather(probs).flatten(0, 1)
-            labels = self.all_gather(labels).flatten(0, 1)
+            probs = cast(torch.Tensor, self.all_gather(probs)).flatten(0, 1)
+            labels = cast(torch.Tensor, self.all_gather(labels)).flatten(0, 1)
         probs_np, labels_np = probs.cpu().numpy(), labels.cpu().numpy()
         tuned = tag_f1(probs_np, labels_np, best_thresholds(probs_np, labels_np))
         flat = tag_f1(probs_np, labels_np, 0.5)

@@ -46,10 +46,18 @@ class Part:
     def anchor(self) -> np.ndarray:
         """A representative 3D point for depth sorting."""
         if self.kind == "capsule":
-            return (self.a + self.b) / 2
+            return (required(self.a, "a") + required(self.b, "b")) / 2
         if self.kind == "ellipsoid":
-            return self.center
-        return self.points.mean(axis=0)
+            return required(self.center, "center")
+        return required(self.points, "points").mean(axis=0)
+
+
+def required(value: np.ndarray | None, field_name: str) -> np.ndarray:
+    """A geometry field that a part's or shape's kind has (each kind sets only its own: ends and radii,
+    centre and axes, or points); ValueError where it is missing, for a part or shape built wrong."""
+    if value is None:
+        raise ValueError(f"a body part or shape of this kind needs its {field_name!r}")
+    return value
 
 
 def capsule(name, a, b, ra, rb, material, **kw) -> Part:

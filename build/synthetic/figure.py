@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from posefinder.build.synthetic.backgrounds import make_background
-from posefinder.build.synthetic.body import Body, build_body
+from posefinder.build.synthetic.body import Body, build_body, required
 from posefinder.build.synthetic.camera import Projector, View, sample_view
 from posefinder.build.synthetic.head import SKIN, draw_head
 from posefinder.build.synthetic.kinematics import BodyPose, Proportions, forward_kinematics, sample_proportions
@@ -57,7 +57,7 @@ def draw_order(shapes: list[Shape]) -> list[Shape]:
         depth = head["head"].depth
         chest = next((s for s in free if s.part.name == "chest"), None)
         if chest is not None:
-            reach = float(np.sqrt((head["head"].axes3[2] ** 2).sum()))
+            reach = float(np.sqrt((required(head["head"].axes3, "axes3")[2] ** 2).sum()))
             if depth < chest.depth + reach:
                 depth = min(depth, chest.depth - 1e-9)
         items.append((depth, [head[n] for n in _HEAD_ORDER if n in head]))

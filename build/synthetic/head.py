@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from posefinder.build.synthetic.body import required
 from posefinder.build.synthetic.shapes import Shape
 from posefinder.build.synthetic.style import HairStyle, shade
 
@@ -54,7 +55,7 @@ def _lit(u: np.ndarray, Ainv: np.ndarray, light3: np.ndarray) -> np.ndarray:
 
 
 def draw_head(canvas: np.ndarray, skull: Shape, shell: Shape | None, style: HairStyle | None, colors: dict,
-              outline_px: int, outline_color, light_dir, shading: bool) -> np.ndarray | None:  # fmt: skip
+              outline_px: int, outline_color, light_dir, shading: bool) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
     """Draw the head onto the RGBA canvas; returns the label image of its patch as (x0, y0, labels) lookup
     array or None when the head is outside the canvas. colors: "skin", "hair" RGB."""
     h, w = canvas.shape[:2]
@@ -79,10 +80,10 @@ def draw_head(canvas: np.ndarray, skull: Shape, shell: Shape | None, style: Hair
     light = np.array([light_dir[0], light_dir[1], -0.9])
     light /= np.linalg.norm(light)
 
-    k_hit, k_front, _, k_inv, _ = _hits(skull.center, skull.axes3, px, py)
+    k_hit, k_front, _, k_inv, _ = _hits(required(skull.center, "center"), required(skull.axes3, "axes3"), px, py)
     todo = np.ones(n, bool)
     if shell is not None and style is not None:
-        s_hit, s_front, s_back, s_inv, _ = _hits(shell.center, shell.axes3, px, py)
+        s_hit, s_front, s_back, s_inv, _ = _hits(required(shell.center, "center"), required(shell.axes3, "axes3"), px, py)
         outer = s_hit & hair_mask(s_front, style)
         label[outer] = HAIR
         lit[outer] = _lit(s_front[outer], s_inv, light)

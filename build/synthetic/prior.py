@@ -168,6 +168,8 @@ class PosePrior:
             lifted = lift_pose(src, rng)
             if lifted is not None:
                 break
+        else:  # never: every pose kept has both shoulders and hips
+            raise ValueError("no pose of the prior could be lifted in 10 tries")
         pose = lifted.pose
         view = lifted.view
         if rng.random() < 0.5:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from posefinder.build.synthetic.body import Part
+from posefinder.build.synthetic.body import Part, required
 from posefinder.build.synthetic.camera import Projector
 
 _SHIFT = 4
@@ -36,7 +36,7 @@ class Shape:
 
     # -- geometry --------------------------------------------------------------------------------------
     def ellipse_matrix(self) -> np.ndarray:
-        A = self.axes3[:2]
+        A = required(self.axes3, "axes3")[:2]
         return A @ A.T
 
     def bbox(self) -> tuple[float, float, float, float]:
@@ -44,12 +44,14 @@ class Shape:
         if self.kind == "ellipse":
             M = self.ellipse_matrix()
             ex, ey = math.sqrt(max(M[0, 0], 0.0)), math.sqrt(max(M[1, 1], 0.0))
-            return self.center[0] - ex, self.center[1] - ey, self.center[0] + ex, self.center[1] + ey
+            c = required(self.center, "center")
+            return c[0] - ex, c[1] - ey, c[0] + ex, c[1] + ey
         if self.kind == "capsule":
-            a, b, ra, rb = self.a, self.b, self.ra, self.rb
+            a, b, ra, rb = required(self.a, "a"), required(self.b, "b"), self.ra, self.rb
             x0, y0 = min(a[0] - ra, b[0] - rb), min(a[1] - ra, b[1] - rb)
             return x0, y0, max(a[0] + ra, b[0] + rb), max(a[1] + ra, b[1] + rb)
-        lo, hi = self.pts.min(axis=0), self.pts.max(axis=0)
+        pts = required(self.pts, "pts")
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
         return lo[0], lo[1], hi[0], hi[1]
 
     def transformed(self, scale: float, offset: np.ndarray) -> "Shape":
@@ -58,9 +60,9 @@ class Shape:
         out = Shape(self.part, self.kind, self.depth * scale)
         if self.center is not None:
             out.center = self.center * scale + o3
-            out.axes3 = self.axes3 * scale
+            out.axes3 = required(self.axes3, "axes3") * scale
         if self.a is not None:
-            out.a, out.b = self.a * scale + o3, self.b * scale + o3
+            out.a, out.b = self.a * scale + o3, required(self.b, "b") * scale + o3
             out.ra, out.rb = self.ra * scale, self.rb * scale
         if self.pts is not None:
             out.pts = self.pts * scale + np.asarray(offset)[None, :]
@@ -69,9 +71,9 @@ class Shape:
     def polygon(self) -> np.ndarray:
         """(N, 2) outline points of a capsule or poly."""
         if self.kind == "poly":
-            return self.pts
+            return required(self.pts, "pts")
         if self._outline is None:
-            self._outline = capsule_polygon(self.a[:2], self.ra, self.b[:2], self.rb)
+            self._outline = capsule_polygon(required(self.a, "a")[:2], self.ra, required(self.b, "b")[:2], self.rb)
         return self._outline
 
     def inner(self, light: np.ndarray, factor: float) -> "Shape":
@@ -81,16 +83,17 @@ class Shape:
         if self.kind == "ellipse":
             M = self.ellipse_matrix()
             ext = math.sqrt(max(float(light @ M @ light), 0.0))
-            out.center = self.center + np.append(light * (1 - factor) * ext, 0.0)
-            out.axes3 = self.axes3 * factor
+            out.center = required(self.center, "center") + np.append(light * (1 - factor) * ext, 0.0)
+            out.axes3 = required(self.axes3, "axes3") * factor
         elif self.kind == "capsule":
-            out.a = self.a + np.append(light * (1 - factor) * self.ra, 0.0)
-            out.b = self.b + np.append(light * (1 - factor) * self.rb, 0.0)
+            out.a = required(self.a, "a") + np.append(light * (1 - factor) * self.ra, 0.0)
+            out.b = required(self.b, "b") + np.append(light * (1 - factor) * self.rb, 0.0)
             out.ra, out.rb = self.ra * factor, self.rb * factor
         else:
-            c = self.pts.mean(axis=0)
-            ext = float(np.max((self.pts - c) @ light))
-            out.pts = c + (self.pts - c) * factor + light * (1 - factor) * ext
+            pts = required(self.pts, "pts")
+            c = pts.mean(axis=0)
+            ext = float(np.max((pts - c) @ light))
+            out.pts = c + (pts - c) * factor + light * (1 - factor) * ext
         return out
 
 
@@ -115,14 +118,14 @@ def capsule_polygon(c1: np.ndarray, r1: float, c2: np.ndarray, r2: float) -> np.
 def project_part(part: Part, proj: Projector) -> Shape:
     """The screen-space shape of a body part."""
     if part.kind == "capsule":
-        pts, k = proj.screen(np.stack([part.a, part.b]))
+        pts, k = proj.screen(np.stack([required(part.a, "a"), required(part.b, "b")]))
         depth = float((pts[0, 2] + pts[1, 2]) / 2)
         return Shape(part, "capsule", depth, a=pts[0], b=pts[1], ra=part.ra * k[0], rb=part.rb * k[1])
     if part.kind == "ellipsoid":
-        c, k = proj.screen(part.center[None, :])
+        c, k = proj.screen(required(part.center, "center")[None, :])
         axes = proj.R @ part.axes * k[0]
         return Shape(part, "ellipse", float(c[0, 2]), center=c[0], axes3=axes)
-    pts, _ = proj.screen(part.points)
+    pts, _ = proj.screen(required(part.points, "points"))
     hull2 = cv2.convexHull(pts[:, :2].astype(np.float32))[:, 0, :].astype(np.float64)
     return Shape(part, "poly", float(pts[:, 2].mean()), pts=hull2)
 

@@ -54,7 +54,8 @@ HAIR_STYLES = {
 
 
 def _jitter(rng, rgb, amount=14) -> tuple[int, int, int]:
-    return tuple(int(v) for v in np.clip(np.asarray(rgb) + rng.integers(-amount, amount + 1, 3), 0, 255))
+    r, g, b = (int(v) for v in np.clip(np.asarray(rgb) + rng.integers(-amount, amount + 1, 3), 0, 255))
+    return r, g, b
 
 
 def random_color(rng: np.random.Generator, sat=(0.15, 0.9), val=(0.2, 0.95)) -> tuple[int, int, int]:
@@ -68,7 +69,8 @@ def shade(rgb, factor: float) -> tuple[int, int, int]:
         out = [v * factor for v in rgb]
     else:
         out = [v + (255 - v) * (factor - 1) for v in rgb]
-    return tuple(min(255, max(0, int(round(v)))) for v in out)
+    r, g, b = (min(255, max(0, int(round(v)))) for v in out)
+    return r, g, b
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posefinder.build.synthetic.body import required
 from posefinder.build.synthetic.shapes import Shape
 
 
@@ -24,8 +25,8 @@ def front_depths(shapes: list[Shape], xy: np.ndarray) -> np.ndarray:
     caps = [shapes[i] for i in cap_idx]
     ells = [shapes[i] for i in ell_idx]
     if caps:
-        A = np.stack([s.a for s in caps])  # (m, 3)
-        B = np.stack([s.b for s in caps])
+        A = np.stack([required(s.a, "a") for s in caps])  # (m, 3)
+        B = np.stack([required(s.b, "b") for s in caps])
         RA = np.array([s.ra for s in caps])
         RB = np.array([s.rb for s in caps])
         d = B[:, :2] - A[:, :2]  # (m, 2)
@@ -38,8 +39,8 @@ def front_depths(shapes: list[Shape], xy: np.ndarray) -> np.ndarray:
         inside = dist2 <= r**2
         out[:, cap_idx] = np.where(inside, q[..., 2] - np.sqrt(np.maximum(r**2 - dist2, 0.0)), np.inf)
     if ells:
-        C = np.stack([s.center for s in ells])  # (m, 3)
-        Q = np.stack([np.linalg.inv(s.axes3 @ s.axes3.T) for s in ells])  # (m, 3, 3)
+        C = np.stack([required(s.center, "center") for s in ells])  # (m, 3)
+        Q = np.stack([np.linalg.inv(axes @ axes.T) for axes in (required(s.axes3, "axes3") for s in ells)])  # (m, 3, 3)
         p = xy[:, None, :] - C[None, :, :2]  # (n, m, 2)
         a = Q[None, :, 2, 2]
         b = 2 * (Q[None, :, 0, 2] * p[..., 0] + Q[None, :, 1, 2] * p[..., 1])

@@ -22,6 +22,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -124,7 +125,8 @@ class OrtNetwork:
         self.path = path
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.session.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        out = self.session.run(None, {self.session.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)})
+        return cast(np.ndarray, out[0])  # the exported networks answer one dense tensor
 
 
 def max_difference(module, network, input_size: int, seed: int = 0) -> float:

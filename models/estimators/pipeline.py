@@ -39,7 +39,7 @@ import numpy as np
 from posefinder.models import skeleton
 from posefinder.models.estimators.geometry import CropBox, square_crop_box, whole_image_box
 from posefinder.models.estimators.regions import RegionRules, character_regions
-from posefinder.models.pose import ABSENT, OCCLUDED, VISIBLE, Pose
+from posefinder.models.pose import ABSENT, OCCLUDED, VISIBLE, Pose, as_xywh
 
 #: The mask is thresholded at this resolution at most (longer side), then its boxes are scaled to the image.
 MAX_MASK_SIDE = 2048
@@ -172,6 +172,9 @@ class PosePipeline:
         """Foreground probabilities of each image (float32, at most MAX_MASK_SIDE on the longer side)."""
         import cv2
 
+        segmenter = self.segmenter
+        if segmenter is None:
+            raise ValueError("foreground() needs a segmenter; this estimator has a pose network only")
         s = self.settings.segmenter_input_size
         shorter = self.settings.segmenter_resize == "shorter"
         fill = np.asarray(self.settings.segmenter_fill or self.settings.fill, np.uint8)
@@ -193,7 +196,7 @@ class PosePipeline:
         probs_all: list[np.ndarray] = []
         batch = 1 if shorter else self.settings.batch_size  # shorter: each image has its own shape
         for start in range(0, len(inputs), batch):
-            logits = self._run(self.segmenter, np.stack(inputs[start : start + batch]))[:, 0]
+            logits = self._run(segmenter, np.stack(inputs[start : start + batch]))[:, 0]
             with np.errstate(over="ignore"):
                 probs_all.extend((1.0 / (1.0 + np.exp(-logits))).astype(np.float32))
         out = []
@@ -245,7 +248,7 @@ class PosePipeline:
         with ground-truth boxes, as the paper's Table 1 scores pose networks)."""
         images = [check_image(im) for im in images]
         s = self.settings
-        chars = [[Character(square_crop_box(box, s.input_size, s.padding), tuple(map(float, box)))]
+        chars = [[Character(square_crop_box(box, s.input_size, s.padding), as_xywh(box))]
                  for box in boxes_xywh]  # fmt: skip
         return [poses[0] for poses in self._poses(images, chars)]
 
@@ -289,13 +292,13 @@ class PosePipeline:
     def _refined(self, images: Sequence[np.ndarray], first: list[list[Pose]]) -> list[list[Pose]]:
         """Second pass of the no-segmenter mode: crop around the first pass's confident keypoints."""
         chars: list[list[Character]] = []
-        for pose in (p[0] for p in first):
-            min_side = REFINE_MIN_SIDE * max(pose.image_size)
+        for image, pose in zip(images, (p[0] for p in first)):
+            min_side = REFINE_MIN_SIDE * max(image.shape[:2])  # the pose's image_size
             box = _keypoint_box(pose, self.settings.visible_score, self.settings.refine_margin, min_side)
             crop = None if box is None else square_crop_box(box, self.settings.input_size, self.settings.padding)
             chars.append([] if crop is None else [Character(crop, None)])
         second = self._poses(images, chars)
-        return [[b[0]] if b and b[0].score > a[0].score else a for a, b in zip(first, second)]
+        return [[b[0]] if b and (b[0].score or 0.0) > (a[0].score or 0.0) else a for a, b in zip(first, second)]
 
 
 def midpoints_from_endpoints(xy: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +314,7 @@ def midpoints_from_endpoints(xy: np.ndarray, scores: np.ndarray) -> tuple[np.nda
 def _keypoint_box(pose: Pose, min_score: float, margin: float, min_side: float):
     """The box (pixel edges) around a pose's confident keypoints, grown by margin of its longer side, and
     at least min_side on each side (around the same centre)."""
-    keep = pose.present & (pose.scores >= min_score)
+    keep = pose.present if pose.scores is None else pose.present & (pose.scores >= min_score)
     if keep.sum() < 2:
         keep = pose.present
     if not keep.any():

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posefinder.models.pose import as_xywh
+
 
 @dataclass(frozen=True)
 class RegionRules:
@@ -71,7 +73,7 @@ def character_regions(mask: np.ndarray, rules: RegionRules = RegionRules()) -> l
     mask = np.asarray(mask, dtype=bool)
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     comps = [
-        (tuple(float(v) for v in stats[i, :4]), int(stats[i, cv2.CC_STAT_AREA])) for i in range(1, count)
+        (as_xywh(stats[i, :4]), int(stats[i, cv2.CC_STAT_AREA])) for i in range(1, count)
     ]
     if not comps:
         return []
@@ -80,7 +82,9 @@ def character_regions(mask: np.ndarray, rules: RegionRules = RegionRules()) -> l
     large = [Region(box, area) for box, area in comps if area >= floor]
     small = [(box, area) for box, area in comps if area < floor]
     if not large:  # only specks: the paper's box around all of them
-        return [Region(tuple(float(v) for v in mask_box(mask)), sum(area for _, area in comps))]
+        box = mask_box(mask)
+        assert box is not None  # the mask has components, so foreground
+        return [Region(as_xywh(box), sum(area for _, area in comps))]
     merged = True
     while merged:  # merge characters whose boxes overlap enough, until none do
         merged = False

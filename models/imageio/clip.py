@@ -9,8 +9,12 @@ file, the PNG's IHDR against the pixel limit, before anything is read or decoded
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import struct
+import sys
+import tempfile
+from pathlib import Path
 
 from posefinder.models.errors import ImageError
 from posefinder.models.imageio import limits, raster
@@ -52,26 +56,45 @@ def _database_chunk(f, size: int, name: str) -> bytes:
     raise ImageError(f"{name}: Clip Studio file without its database (no CHNKSQLi chunk)")
 
 
-def _query(body: bytes, name: str) -> tuple[bytes, tuple[int, int] | None]:
+@contextlib.contextmanager
+def _opened(body: bytes, in_memory: bool = sys.version_info >= (3, 11)):
+    """A connection to a database's bytes: deserialized in memory where sqlite3 can (Python 3.11+), else
+    from a private temporary copy (Python 3.10 has no Connection.deserialize)."""
+    if in_memory and sys.version_info >= (3, 11):
+        con = sqlite3.connect(":memory:")
+        try:
+            con.deserialize(body)
+            yield con
+        finally:
+            con.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="posefinder-clip-") as folder:
+        path = Path(folder) / "canvas.sqlite"
+        path.write_bytes(body)
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def _query(body: bytes, name: str, in_memory: bool = sys.version_info >= (3, 11)) -> tuple[bytes, tuple[int, int] | None]:
     """(preview PNG, canvas size or None) from the embedded database, opened in memory, read-only."""
     if not body.startswith(_SQLITE_MAGIC):
         raise ImageError(f"{name}: corrupt embedded database (not SQLite)")
-    con = sqlite3.connect(":memory:")
     try:
-        con.deserialize(body)
-        con.execute("PRAGMA query_only = ON")
-        row = con.execute(
-            "SELECT ImageData FROM CanvasPreview WHERE ImageData IS NOT NULL"
-            " ORDER BY coalesce(ImageWidth, 0) * coalesce(ImageHeight, 0) DESC LIMIT 1"
-        ).fetchone()
-        try:
-            canvas = con.execute("SELECT CanvasWidth, CanvasHeight FROM Canvas LIMIT 1").fetchone()
-        except sqlite3.DatabaseError:
-            canvas = None
+        with _opened(body, in_memory) as con:
+            con.execute("PRAGMA query_only = ON")
+            row = con.execute(
+                "SELECT ImageData FROM CanvasPreview WHERE ImageData IS NOT NULL"
+                " ORDER BY coalesce(ImageWidth, 0) * coalesce(ImageHeight, 0) DESC LIMIT 1"
+            ).fetchone()
+            try:
+                canvas = con.execute("SELECT CanvasWidth, CanvasHeight FROM Canvas LIMIT 1").fetchone()
+            except sqlite3.DatabaseError:
+                canvas = None
     except sqlite3.DatabaseError as exc:
         raise ImageError(f"{name}: corrupt embedded database ({exc})") from None
-    finally:
-        con.close()
     if row is None or not row[0]:
         raise ImageError(f"{name}: Clip Studio file without a canvas preview (save it with a newer Clip Studio Paint)")
     size = None

@@ -27,7 +27,8 @@ class Decoded:
     def scale(self) -> tuple[float, float]:
         """(sx, sy): canvas pixels per image pixel (1, 1 unless the image is a smaller preview)."""
         h, w = self.image.shape[:2]
-        return self.canvas_size[0] / float(w), self.canvas_size[1] / float(h)
+        cw, ch = self.canvas_size or (w, h)  # set by __post_init__
+        return cw / float(w), ch / float(h)
 
     def to_canvas(self, poses: list) -> list:
         """Poses estimated on the image, in canvas pixels (scaled from a preview), image_size the canvas's."""

@@ -80,7 +80,7 @@ def decode(source, img: Image.Image) -> np.ndarray | None:
     return out
 
 
-def _imread_into(cv2, source, start: int, fmt: str, shape, flags) -> np.ndarray | None:
+def _imread_into(cv2, source, start: int, fmt: str | None, shape, flags) -> np.ndarray | None:
     """imread of the opened file into an array allocated here (no copy), where the file is a regular one
     read through its descriptor, still the size it was opened with; else None."""
     fd_dir = next((d for d in ("/proc/self/fd", "/dev/fd") if os.path.isdir(d)), None)

@@ -96,9 +96,12 @@ def _xml_size(data: bytes, tag: str, wkey: str, hkey: str) -> tuple[int, int] | 
     except ElementTree.ParseError:
         return None
     node = root if root.tag.split("}")[-1] == tag else next((e for e in root.iter() if e.tag.split("}")[-1] == tag), None)
+    width, height = (None, None) if node is None else (node.get(wkey), node.get(hkey))
+    if width is None or height is None:
+        return None
     try:
-        return (int(node.get(wkey)), int(node.get(hkey))) if node is not None else None
-    except (TypeError, ValueError):
+        return int(width), int(height)
+    except ValueError:
         return None
 
 

@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,8 @@ class AnnIndex:
 
         whole = set(self.orphan_patterns.tolist())
         proposed = []
-        params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+        # faiss's SWIG classes take their fields as keywords; its stubs declare no parameters
+        params = faiss.SearchParametersIVF(nprobe=self.nprobe)  # pyright: ignore[reportCallIssue]
         n_cand = max(self.candidates, 4 * k)
         with _single_threaded(faiss):
             for g, ivf, cols in zip(self.patterns, self.indexes, self.columns(index)):
@@ -174,7 +176,8 @@ class AnnIndex:
         import faiss
 
         folder = Path(folder)
-        blobs = {f"index_{i}": faiss.serialize_index(ivf) for i, ivf in enumerate(self.indexes)}
+        # Any: numpy's stub would match these keywords against savez's allow_pickle too
+        blobs: dict[str, Any] = {f"index_{i}": faiss.serialize_index(ivf) for i, ivf in enumerate(self.indexes)}
         with atomic_open(folder / ANN_FILE, "wb") as f:
             np.savez(
                 f,

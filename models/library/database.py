@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def get_meta(con: sqlite3.Connection, key: str, default=None):
+def get_meta(con: sqlite3.Connection, key: str, default=None) -> Any:
     row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return default if row is None else row[0]
 
@@ -262,7 +263,9 @@ def insert_pose(con: sqlite3.Connection, image_id: int, idx: int, pose: Pose, ge
         (image_id, idx, r["keypoints"], r["bbox"], r["image_w"], r["image_h"], r["source"], r["scores"],
          r["score"], r["meta"], gen, time.time()),
     )  # fmt: skip
-    return int(cur.lastrowid)
+    if cur.lastrowid is None:  # sqlite3 sets it after every INSERT
+        raise RuntimeError("SQLite gave no row id for an inserted pose")
+    return cur.lastrowid
 
 
 def update_pose(con: sqlite3.Connection, pose_id: int, pose: Pose, gen: int) -> None:

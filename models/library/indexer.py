@@ -392,7 +392,8 @@ def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bo
     facts: dict = {}
     if isinstance(result, PoseFinderError) and image is None:
         return facts
-    if image is None and thumbnails and not thumb_path(lib.path, w.content_hash).exists():
+    thumb = thumb_path(lib.path, w.content_hash) if thumbnails and w.content_hash is not None else None
+    if image is None and thumb is not None and not thumb.exists():
         try:
             decoded = read_image(w.path)
             image, canvas = decoded.image, canvas or decoded.canvas_size
@@ -400,9 +401,9 @@ def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bo
             image = None
     if image is not None:
         facts["width"], facts["height"] = (int(canvas[0]), int(canvas[1])) if canvas else (int(image.shape[1]), int(image.shape[0]))
-        if thumbnails:
+        if thumb is not None:
             try:
-                make_thumbnail(image, thumb_path(lib.path, w.content_hash))
+                make_thumbnail(image, thumb)
             except OSError:
                 pass
     else:

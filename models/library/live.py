@@ -101,7 +101,7 @@ class LiveIndex:
             base = self.base
             segment = cache_mod.build_index(
                 changes.pose_ids, changes.image_ids, changes.folder_ids, changes.keypoints, generation=generation,
-                projection=None if base.basis is None else (base.basis, base.mean),
+                projection=None if base.basis is None or base.mean is None else (base.basis, base.mean),
             )  # fmt: skip
             if len(segment):
                 parts.append(Part(segment))

@@ -16,12 +16,15 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from functools import partial
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torchvision.models.detection import KeypointRCNN
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign, roi_align
 
 from posefinder.models.nets import KEYPOINT_RCNN_COCO_URL, records_spec
@@ -104,17 +107,20 @@ class KeypointRCNNFeatures(nn.Module):
 
     def __init__(self, detector: KeypointRCNN, input_size: int | None = PAPER_INPUT_SIZE) -> None:
         super().__init__()
-        self.normalize = Normalize(detector.transform.image_mean, detector.transform.image_std)
+        # nn.Module's attributes read as Tensor | Module to a type checker: the detector's parts, typed
+        transform = cast(GeneralizedRCNNTransform, detector.transform)
+        heads = cast(RoIHeads, detector.roi_heads)
+        self.normalize = Normalize(transform.image_mean, transform.image_std)
         self.backbone = detector.backbone
-        self.keypoint_roi_pool: MultiScaleRoIAlign = detector.roi_heads.keypoint_roi_pool
-        self.keypoint_head = detector.roi_heads.keypoint_head
-        self.keypoint_predictor = detector.roi_heads.keypoint_predictor
+        self.keypoint_roi_pool = cast(MultiScaleRoIAlign, heads.keypoint_roi_pool)
+        self.keypoint_head = cast(nn.Module, heads.keypoint_head)
+        self.keypoint_predictor = cast(KeypointRCNNPredictor, heads.keypoint_predictor)
         self.input_size = input_size
         self.feature_channels = self.keypoint_predictor.kps_score_lowres.in_channels
         self.num_keypoints = self.keypoint_predictor.kps_score_lowres.out_channels
         self.feature_size = self.keypoint_roi_pool.output_size[0]
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, Any]:
         if self.input_size and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             x = nn.functional.interpolate(
                 x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False

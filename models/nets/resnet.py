@@ -156,6 +156,9 @@ def imagenet_state_dict(depth: int, progress: bool = True) -> dict[str, torch.Te
 class Normalize(nn.Module):
     """(x - mean) / std per channel, as constants (not saved in state dicts)."""
 
+    mean: torch.Tensor  # buffers
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)

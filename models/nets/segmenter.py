@@ -16,6 +16,8 @@ are theirs. head="chen2022" (at depth=101) is the authors' released segmenter ex
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
@@ -89,7 +91,8 @@ class Segmenter(nn.Module):
     @property
     def output_stride(self) -> int:
         """The trunk's output stride: 8 (DeepLabv3's, and how the segmenter is trained) or 16."""
-        return 8 if self.deeplab.backbone["layer3"][0].conv2.stride == (1, 1) else 16
+        trunk: Any = self.deeplab.backbone  # layers by name (a type checker reads Module attributes as Tensor | Module)
+        return 8 if trunk["layer3"][0].conv2.stride == (1, 1) else 16
 
     def set_output_stride(self, output_stride: int) -> "Segmenter":
         """Run the trunk at output stride 8 or 16; the weights stay the same (returns self).
@@ -102,7 +105,7 @@ class Segmenter(nn.Module):
         """
         if output_stride not in (8, 16):
             raise ValueError(f"the segmenter runs at output stride 8 or 16, not {output_stride}")
-        backbone = self.deeplab.backbone
+        backbone: Any = self.deeplab.backbone  # as in output_stride
         dilation = 1
         for name, dilate in (("layer2", False), ("layer3", output_stride == 8), ("layer4", True)):
             previous, stride = dilation, 2
@@ -113,7 +116,8 @@ class Segmenter(nn.Module):
                 block.conv2.stride, block.conv2.dilation, block.conv2.padding = (s, s), (d, d), (d, d)
                 if i == 0 and block.downsample is not None:
                     block.downsample[0].stride = (s, s)
-        for branch, rate in zip(self.deeplab.classifier[0].convs[1:-1], ASPP_RATES):  # ASPPConv: rate-dilated 3x3
+        classifier: Any = self.deeplab.classifier
+        for branch, rate in zip(classifier[0].convs[1:-1], ASPP_RATES):  # ASPPConv: rate-dilated 3x3
             r = rate * 8 // output_stride
             branch[0].dilation, branch[0].padding = (r, r), (r, r)
         return self
@@ -146,13 +150,14 @@ def segmenter(
     """Build the segmenter. weights=None: random init; "coco": torchvision's DeepLabv3-ResNet50 COCO weights
     for the trunk and ASPP head (the paper's starting point, "pretrained DeepLabv3 weights from PyTorch"),
     random last classifier layer and extra layers; "imagenet": ImageNet trunk only. Both download once."""
+    r1, r2 = refine_channels  # a list, too, from a model file's spec
     model = Segmenter(
         depth=depth,
         width=width,
         blocks=blocks,
         aspp_channels=aspp_channels,
         mid_channels=mid_channels,
-        refine_channels=tuple(refine_channels),
+        refine_channels=(r1, r2),
         head=head,
         head_channels=head_channels,
     )

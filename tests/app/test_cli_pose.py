@@ -60,7 +60,7 @@ def test_json_output_rereads_as_the_estimated_poses(model, images, capsys, tmp_p
     assert records and all(r.image == str(images[0]) for r in records)
     pose = records[0].pose
     assert pose.source == "model:feature-matching" and pose.image_size == (96, 80)
-    assert pose.scores.shape == (25,) and pose.score is not None
+    assert pose.scores is not None and pose.scores.shape == (25,) and pose.score is not None
     # -o writes the same document to a file
     code, out, _ = run(capsys, "pose", images[0], "--json", "-o", tmp_path / "p.json")
     assert code == 0 and out == ""

@@ -150,6 +150,7 @@ def test_a_library_of_format_1_is_searched_by_tag_read_only_and_upgraded_by_a_wr
             .execute("INSERT INTO images (name, origin, status, added) VALUES ('a.png', 'import', 'imported', 0)")
             .lastrowid
         )
+        assert iid is not None
         w.add_pose(iid, random_poses(1, seed=0)[0])
         w.set_tags(iid, {"sword": 0.7, "hat": 0.3})
     con = sqlite3.connect(str(path / db.DB_FILE), isolation_level=None)
@@ -180,6 +181,7 @@ def test_a_reader_sees_tags_written_after_its_first_filtered_search(tmp_path):
             iid = w._con().execute(
                 "INSERT INTO images (name, origin, status, added) VALUES (?, 'import', 'imported', 0)", (f"{n}.png",)
             ).lastrowid
+            assert iid is not None
             w.add_pose(iid, pose)
             ids.append(iid)
         w.set_tags(ids[0], {"sword": 0.9})

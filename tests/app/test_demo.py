@@ -114,7 +114,7 @@ def test_demo_without_cli_opens_the_app_on_the_demo_library(monkeypatch):
         opened.update(library=library, screenshot=screenshot)
         return 0
 
-    fake.launch = launch
+    setattr(fake, "launch", launch)
     monkeypatch.setitem(sys.modules, "posefinder.app.gui", fake)
     assert main(["demo", "-n", "6"]) == 0
     assert opened == {"library": demo.demo_paths()[2], "screenshot": None}

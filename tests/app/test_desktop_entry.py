@@ -15,7 +15,7 @@ pytestmark = pytest.mark.torchfree
 
 def _entry(path):
     parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # keys are case-sensitive
+    parser.optionxform = lambda optionstr: optionstr  # keys are case-sensitive
     parser.read(path, encoding="utf-8")
     return parser["Desktop Entry"]
 

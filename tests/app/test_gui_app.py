@@ -114,7 +114,8 @@ def test_a_broken_last_library_shows_a_banner_not_a_crash(qtbot, tmp_path):
 
     Settings().set_last_library(tmp_path / "gone")
     window = open_window(qtbot)
-    assert not window.open_library(Settings().last_library())
+    last = Settings().last_library()
+    assert last is not None and not window.open_library(last)
     assert window.banner.isVisible() and "no PoseFinder library" in window.banner.text()
     assert window.results_stack.currentWidget() is window.welcome
 
@@ -158,6 +159,7 @@ def test_try_the_demo_builds_it_off_the_gui_thread_and_opens_it(qtbot, monkeypat
     def small(n=demo.DEFAULT_COUNT, progress=None, rebuild=False):
         def report(done, total):
             reports.append((done, total))
+            assert progress is not None  # the GUI follows the build
             progress(done, total)
 
         return real(n=6, progress=report, rebuild=rebuild)
@@ -167,6 +169,6 @@ def test_try_the_demo_builds_it_off_the_gui_thread_and_opens_it(qtbot, monkeypat
     assert window.welcome.demo_button.isVisible()
     qtbot.mouseClick(window.welcome.demo_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.library is not None and window.searches_done() > 0, timeout=30_000)
-    assert window.library.path == demo.demo_paths()[2].resolve()
+    assert window.library is not None and window.library.path == demo.demo_paths()[2].resolve()
     assert len(window.results.results()) == 6 and reports and reports[-1][0] == reports[-1][1]
     assert window.results_stack.currentWidget() is window.results

@@ -48,7 +48,8 @@ def test_dropped_figure_is_posed_by_the_estimator_and_searched(qtbot, tmp_path):
 
     drop_file(window.canvas, tmp_path / "figure.png")
     assert busy and busy[0][0] is True and window.canvas.is_busy()  # busy while the estimator runs
-    assert np.array_equal(window.canvas.guide_image(), figure.image)  # the image shows as the guide at once
+    guide = window.canvas.guide_image()
+    assert guide is not None and np.array_equal(guide, figure.image)  # the image shows as the guide at once
     qtbot.wait(50)
     assert window.busy()  # the estimator waits on the gate: the GUI thread is free meanwhile
     done = window.searches_done()
@@ -81,7 +82,8 @@ def test_without_a_pose_model_a_banner_says_how_to_get_one(qtbot, tmp_path, monk
     assert sig.args == [False]
     assert window.banner.isVisible() and chain.NO_MODEL_MESSAGE[1:] in window.banner.text()
     assert "guide" in window.banner.text() and not window.canvas.is_busy()
-    assert np.array_equal(window.canvas.guide_image(), image)  # it stays, to pose by hand over it
+    guide = window.canvas.guide_image()
+    assert guide is not None and np.array_equal(guide, image)  # it stays, to pose by hand over it
     before = window.canvas.pose()
     drag_joint(qtbot, window.canvas, skeleton.INDEX["left_wrist"], 30, -30)
     assert not window.canvas.pose().allclose(before)

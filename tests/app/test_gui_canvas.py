@@ -369,7 +369,8 @@ def send_drop(canvas: PoseCanvas, mime: QMimeData) -> None:
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     for event_type in (QDragEnterEvent, QDragMoveEvent):
         try:
-            event = event_type(pos, *args)  # PySide6 >= 6.12
+            # PySide6 >= 6.12 takes the QPointF; the stubs of older ones know only QPoint
+            event = event_type(pos, *args)  # pyright: ignore[reportArgumentType]
         except TypeError:
             event = event_type(pos.toPoint(), *args)
         QApplication.sendEvent(canvas.viewport(), event)

@@ -37,7 +37,8 @@ def test_save_with_no_edit_changes_nothing_bit_for_bit(qtbot, tmp_path):
     lib = _library(tmp_path, image_size=(400, 600))  # the files were resized to 40 %
     window = open_window(qtbot, lib)
     target = _start(qtbot, window)
-    assert window.correction is not None and window.canvas.guide_image().shape[:2] == (600, 400)
+    guide = window.canvas.guide_image()
+    assert window.correction is not None and guide is not None and guide.shape[:2] == (600, 400)
     with Library.open(lib, readonly=True) as check:
         before, gen = check.get_pose(target.pose_id), check.generation()
     window.actions_by_name["savePose"].trigger()  # Ctrl+S

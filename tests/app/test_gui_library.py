@@ -16,20 +16,26 @@ from posefinder.models.library import Library
 pytestmark = [pytest.mark.usefixtures("qapp"), pytest.mark.torchfree]
 
 
+def _cancel_event(panel):
+    """The cancel event of the panel's index run (it has one while it indexes)."""
+    assert panel._task is not None
+    return panel._task.cancel_event
+
+
 def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):
     write_pngs(tmp_path / "pics", 24)
     # image 9 waits for the cancel: two batches of 4 are in, the third is running when it comes
-    est = HoldingEstimator(9, lambda: window.library_panel._task.cancel_event.wait(10))
+    est = HoldingEstimator(9, lambda: _cancel_event(window.library_panel).wait(10))
     window = open_window(qtbot, estimator=est)
     assert window.open_library(tmp_path / "lib", create=True)
     panel = window.library_panel
     progress = window.findChild(type(panel.progress), "indexProgress")
-    assert progress is panel.progress and window.findChild(type(panel), "libraryPanel") is panel
+    assert progress is not None and progress is panel.progress and window.findChild(type(panel), "libraryPanel") is panel
     assert panel.add_folder(tmp_path / "pics", index=False)
     assert panel.folder_list.count() == 1
 
     seen = []
-    assert panel.start_index(batch_size=4)
+    assert panel.start_index(batch_size=4) and panel._task is not None
     panel._task.progress.connect(lambda done, total: seen.append((done, total)))
     assert progress.isVisible() and panel.cancel_button.isVisible() and not panel.index_button.isVisible()
     qtbot.waitUntil(lambda: est.held.is_set() and progress.value() == 8, timeout=10_000)
@@ -39,6 +45,7 @@ def test_index_a_folder_with_progress_and_cancel_then_finish(qtbot, tmp_path):
     report = sig.args[0]
     assert report.cancelled and not progress.isVisible() and not panel.indexing()
     counts = panel.counts()
+    assert counts is not None
     # cancel is honoured between images: the image estimating at the cancel is committed, the rest of
     # its batch waits for the next run
     assert counts.images == 9 and counts.poses == 9
@@ -66,7 +73,8 @@ def test_closing_the_app_mid_index_returns_at_once_and_the_next_run_finishes(qtb
     panel.add_folder(pics, index=False)
     panel.start_index(batch_size=4)
     qtbot.waitUntil(held.held.is_set, timeout=20_000)
-    assert panel.counts().images == 8
+    counts = panel.counts()
+    assert counts is not None and counts.images == 8
     window.close()  # cancels; the run stops in the background after the image it is on
     assert not gate.is_set() and not panel.indexing() and panel.stopping()
 
@@ -140,7 +148,7 @@ def test_a_run_stopped_by_opening_another_library_does_not_end_the_next_run(qtbo
     panel = window.library_panel
     assert window.open_library(tmp_path / "A", create=True)
     # A's image 5 waits for the cancel that opening B sends
-    panel.estimator = held = HoldingEstimator(5, lambda: panel._task.cancel_event.wait(10))
+    panel.estimator = held = HoldingEstimator(5, lambda: _cancel_event(panel).wait(10))
     panel.add_folder(tmp_path / "a", index=False)
     assert panel.start_index(batch_size=4)
     qtbot.waitUntil(held.held.is_set, timeout=10_000)

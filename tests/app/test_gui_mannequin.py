@@ -180,7 +180,7 @@ def test_mannequin_rotation_handle_turns_the_figure_upside_down_for_the_orientat
     np.testing.assert_allclose(pairwise(after, skeleton.KEYPOINT_NAMES), pairwise(before, skeleton.KEYPOINT_NAMES), atol=1e-6)
     np.testing.assert_allclose(mannequin.figure_centre(after), centre, atol=1.0)
     up = torso_up(after, np.ones(25, bool))
-    assert up[1] > 0.99  # the shoulders are below the hips: upside down (image y points down)
+    assert up is not None and up[1] > 0.99  # the shoulders are below the hips: upside down (image y points down)
 
     # the orientation filter ("Same rotation") finds the upside-down figure first, "Any rotation" cannot tell
     upright = Pose(np.concatenate([before, np.full((25, 1), 2.0)], axis=1), image_size=canvas.frame_size())
@@ -286,7 +286,8 @@ def test_mannequin_turns_and_scales_without_the_mouse(canvas):
     assert (direction_deg(v1) - direction_deg(v0)) % 360 == pytest.approx(90, abs=1e-6)
     assert dist(after, "left_elbow", "left_wrist") == pytest.approx(dist(before, "left_elbow", "left_wrist"))
     canvas.rotate_figure(180)
-    assert torso_up(canvas.pose().xy, np.ones(25, bool))[1] > 0.99
+    up = torso_up(canvas.pose().xy, np.ones(25, bool))
+    assert up is not None and up[1] > 0.99
     canvas.scale_figure(1e6)  # clamped: the figure stays a few frames big at most
     assert np.ptp(canvas.pose().xy, axis=0).max() <= 4.0 * max(canvas.frame_size()) + 1e-6
     assert canvas.undo_stack.count() == 3

@@ -59,6 +59,7 @@ def test_dragging_a_joint_searches_and_changes_the_results(qtbot, tmp_path):
     after = wait_search(qtbot, window, done)
     moved = window.canvas.pose().xy[[elbow, wrist]]
     assert (moved[:, 1] < start[:, 1] - 50).all()  # the elbow followed the mouse up, the wrist with it
+    assert window.last_query is not None
     assert np.allclose(window.last_query.pose.xy[[elbow, wrist]], moved)  # the search used the dragged pose
     assert result_ids(window) != [r.pose_id for r in before]
     raised_first = sum(r.pose_id % 2 == 0 for r in after[:10])
@@ -79,14 +80,14 @@ def test_switching_joints_off_changes_the_query_and_the_ranking(qtbot, tmp_path)
     window.canvas.set_pose(query)
     results = wait_search(qtbot, window, done)
     assert results[0].pose_id == 1  # all joints: the one with the arms a little off wins
-    assert window.last_query.joint_mask().all()
+    assert window.last_query is not None and window.last_query.joint_mask().all()
 
     mask = np.ones(skeleton.NUM_KEYPOINTS, dtype=bool)
     mask[LEGS] = False
     done = window.searches_done()
     window.canvas.set_joint_mask(mask)
     results = wait_search(qtbot, window, done)
-    assert np.array_equal(window.last_query.joint_mask(), mask)
+    assert window.last_query is not None and np.array_equal(window.last_query.joint_mask(), mask)
     assert results[0].pose_id == 2 and results[0].distance < 1e-3  # legs ignored: same upper body
 
 
@@ -105,7 +106,7 @@ def test_mirror_search_finds_the_mirrored_pose(qtbot, tmp_path):
     done = window.searches_done()
     window.filters.mirror_box.setChecked(True)
     results = wait_search(qtbot, window, done)
-    assert window.last_query.mirror
+    assert window.last_query is not None and window.last_query.mirror
     assert results[0].pose_id == 1 and results[0].mirrored and results[0].distance < 1e-3
 
 
@@ -252,11 +253,13 @@ def test_orientation_option_tells_a_handstand_from_standing(qtbot, tmp_path):
     done = window.searches_done()
     window.canvas.set_pose(query)
     results = wait_search(qtbot, window, done)
+    assert window.last_query is not None
     assert window.last_query.orientation_weight == 0 and results[0].pose_id == 1 and results[0].distance < 1e-3
 
     done = window.searches_done()
     window.filters.orientation_combo.setCurrentIndex(2)  # same rotation
     results = wait_search(qtbot, window, done)
+    assert window.last_query is not None
     assert window.last_query.orientation_weight == 2.0 and results[0].pose_id == 2
 
 
@@ -282,7 +285,8 @@ def test_double_click_or_enter_opens_the_file_and_the_menu_opens_reveals_and_cor
     revealed = []
     monkeypatch.setattr(results_mod, "reveal_in_folder", lambda path: revealed.append(path) or True)
     opened = Opened()
-    QDesktopServices.setUrlHandler("file", opened, "open")  # what the system would open
+    # what the system would open; PySide6 takes the slot's name as a str (its stub says bytes, which it refuses)
+    QDesktopServices.setUrlHandler("file", opened, "open")  # pyright: ignore[reportArgumentType]
     try:
         window = open_window(qtbot, lib)
         view = window.results
@@ -303,7 +307,7 @@ def test_double_click_or_enter_opens_the_file_and_the_menu_opens_reveals_and_cor
         assert opened.paths[-1] == with_file[0].path and revealed == [with_file[0].path]
         actions["Correct this pose…"].trigger()
         qtbot.waitUntil(lambda: window.correction is not None, timeout=5000)
-        assert window.correction.pose_id == with_file[0].pose_id and window.canvas.guide_image() is not None
+        assert window.correction is not None and window.correction.pose_id == with_file[0].pose_id and window.canvas.guide_image() is not None
 
         no_file = next(r for r in shown if r.path is None)  # imported without its image
         actions = {a.text(): a for a in view.context_menu(no_file).actions() if a.text()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from gui_helpers import make_library, open_window, varied_poses, wait_search
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMenu
 
 from posefinder.app.gui.tag_filter import parse_tags
 from posefinder.models.library import Library
@@ -62,11 +63,13 @@ def test_tile_tooltip_and_menu_search_with_a_tag(qtbot, tmp_path):
     model = window.results.results_model
     row = next(i for i, r in enumerate(window.results.results()) if r.image_id == ids[0])
     tip = model.data(model.index(row), Qt.ItemDataRole.ToolTipRole)
-    assert tip.splitlines()[-1] == "tags: sword, hat"
+    assert tip is not None and tip.splitlines()[-1] == "tags: sword, hat"
     other = next(i for i, r in enumerate(window.results.results()) if r.image_id == ids[5])
-    assert "tags:" not in model.data(model.index(other), Qt.ItemDataRole.ToolTipRole)
+    other_tip = model.data(model.index(other), Qt.ItemDataRole.ToolTipRole)
+    assert other_tip is not None and "tags:" not in other_tip
     menu = window.results.context_menu(window.results.results()[row])
     sub = next(a.menu() for a in menu.actions() if a.menu() is not None and a.text() == "Search with this tag")
+    assert isinstance(sub, QMenu)
     assert [a.text() for a in sub.actions()] == ["sword  (0.90)", "hat  (0.80)"]
     done = window.searches_done()
     sub.actions()[1].trigger()

@@ -44,7 +44,7 @@ def test_right_angle_rotation_moves_pixel_and_point_together(angle):
     assert (len(xs), len(ys)) == (1, 1)
     assert (xs[0], ys[0]) == pytest.approx(tuple(kp[0, :2]), abs=1e-9)
     # counter-clockwise on screen: a point right of the centre (15.5, 15.5) goes up for +90 degrees
-    up = augment.transform_points([[25.5, 15.5]], augment.crop_matrix((0, 0, 32, 32), 32, padding=0.0, angle_deg=90))
+    up = augment.transform_points(np.array([[25.5, 15.5]]), augment.crop_matrix((0, 0, 32, 32), 32, padding=0.0, angle_deg=90))
     assert up[0] == pytest.approx((15.5, 5.5))
 
 
@@ -76,7 +76,7 @@ def test_any_angle_blob_centroid_lands_on_transformed_point(angle, flip, size):
     out = augment.warp_image(img, m, size, fill=0)[:, :, 0].astype(np.float64)
     oy, ox = np.mgrid[0:size, 0:size].astype(np.float64)
     centroid = ((out * ox).sum() / out.sum(), (out * oy).sum() / out.sum())
-    expect = augment.transform_points([[cx, cy]], m)[0]
+    expect = augment.transform_points(np.array([[cx, cy]]), m)[0]
     assert centroid == pytest.approx(tuple(expect), abs=0.15)
 
 
@@ -88,7 +88,7 @@ def test_strong_shrink_stays_in_register():
     out = augment.warp_image(img, m, 64, fill=0)[:, :, 0].astype(np.float64)
     oy, ox = np.mgrid[0:64, 0:64].astype(np.float64)
     centroid = ((out * ox).sum() / out.sum(), (out * oy).sum() / out.sum())
-    assert centroid == pytest.approx(tuple(augment.transform_points([[419.5, 819.5]], m)[0]), abs=0.05)
+    assert centroid == pytest.approx(tuple(augment.transform_points(np.array([[419.5, 819.5]]), m)[0]), abs=0.05)
 
 
 def test_unrotated_crop_is_the_estimators_crop():
@@ -111,7 +111,7 @@ def test_rotated_bbox_is_centred_and_padded_at_least_ten_percent(angle):
     m = augment.crop_matrix(bbox, size, angle_deg=angle)
     x, y, w, h = bbox
     x, y = x - 0.5, y - 0.5  # pixel edges as points
-    corners = augment.transform_points([[x, y], [x + w, y], [x, y + h], [x + w, y + h]], m)
+    corners = augment.transform_points(np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]]), m)
     lo, hi = corners.min(0), corners.max(0)
     assert (lo + hi) / 2 == pytest.approx((size / 2 - 0.5, size / 2 - 0.5))
     margin = np.minimum(lo + 0.5, size - 0.5 - hi)

@@ -125,7 +125,7 @@ def test_resumable_batches_depend_only_on_batch_number(tmp_path):
 
 def test_parallel_prerender_gives_the_figures_rendered_one_by_one():
     parallel = dp.SyntheticPoseDataset(5, 3, size=(64, 64), cache=True).prerender(processes=2)
-    assert sorted(parallel._cache) == list(range(5))
+    assert parallel._cache is not None and sorted(parallel._cache) == list(range(5))
     serial = dp.SyntheticPoseDataset(5, 3, size=(64, 64))  # no cache: renders on every use
     for i in range(5):
         (a, pa), (b, pb) = parallel.item(i), serial.item(i)

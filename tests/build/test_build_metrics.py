@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,11 +44,11 @@ def test_instance_oks_equals_pycocotools():
                      "bbox": [0, 0, 10, 10], "iscrowd": 0, "num_keypoints": int((gt[i, :17, 2] > 0).sum())})
         dkp = [float(v) for row in pred[i, :17] for v in (row[0], row[1], 2)]
         dets.append({"image_id": i + 1, "category_id": 1, "keypoints": dkp, "score": 1.0})
-    coco = COCO()
+    coco: Any = COCO()  # pycocotools' stubs know neither keypoint categories, result lists nor _prepare
     coco.dataset = {"images": images, "annotations": anns,
                     "categories": [{"id": 1, "name": "person", "keypoints": list(skeleton.COCO17_NAMES)}]}
     coco.createIndex()
-    ev = COCOeval(coco, coco.loadRes(dets), "keypoints")
+    ev: Any = COCOeval(coco, coco.loadRes(dets), "keypoints")
     ev.params.kpt_oks_sigmas = np.asarray(skeleton.COCO_SIGMAS)
     ev.params.imgIds = [im["id"] for im in images]
     ev._prepare()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 pytest.importorskip("torch")
 
 import torch  # noqa: E402
+from torch.utils.data import Dataset  # noqa: E402
 
 pytest.importorskip("lightning")
 
@@ -85,7 +88,8 @@ def test_loss_falls_on_a_tiny_set(tmp_path):
     module = build_module(args)
     train, _, _ = make_sources(args, crop_config(args, module.net))
     train_loader, _ = loaders(args, module, train, None)
-    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=4, collate_fn=__import__(
+    assert train is not None and module.task is not None
+    batch = next(iter(torch.utils.data.DataLoader(cast(Dataset, train), batch_size=4, collate_fn=__import__(
         "posefinder.build.data.pose", fromlist=["collate"]).collate)))
     module.eval()
     with torch.no_grad():

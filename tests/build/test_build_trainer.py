@@ -75,6 +75,7 @@ def test_export_pose_model_installs_and_loads_back(tmp_path):
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["metrics"] == {"oks50": 0.5} and card["architecture"] == "feature-matching"
     bundle, _ = load_bundle(path)
+    assert bundle.pose is not None
     for k, v in pose.state_dict().items():
         assert torch.equal(bundle.pose.state_dict()[k], v), k
     assert ModelStore(tmp_path / "store").install(path).name == "tiny-m"

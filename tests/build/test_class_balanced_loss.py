@@ -55,7 +55,7 @@ def test_classes_without_positives_stay_finite_and_gradients_flow():
     logits = torch.zeros(2, 3, requires_grad=True)
     loss = class_balanced_bce(logits, torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), ratios)
     loss.backward()
-    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    assert logits.grad is not None and torch.isfinite(loss) and torch.isfinite(logits.grad).all()
     with pytest.raises(ValueError, match="between 0 and the number"):
         class_ratios([11], 10)
     with pytest.raises(ValueError, match="disagree"):

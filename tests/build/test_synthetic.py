@@ -64,6 +64,7 @@ def test_mask_is_alpha_over_half_bbox_is_its_box_and_the_figure_is_composited_ov
         alpha = fig.foreground[..., 3]
         assert np.array_equal(fig.mask, alpha > 127)
         ys, xs = np.nonzero(fig.mask)
+        assert fig.pose.bbox_xywh is not None
         x, y, w, h = fig.pose.bbox_xywh
         assert (x, y, w, h) == (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
         assert np.all(fig.image[alpha == 0] == (10, 200, 30))  # untouched background
@@ -211,6 +212,7 @@ def test_a_generator_seed_is_advanced_and_margins_are_kept():
     a, b = render_figure(rng, size=(128, 128)), render_figure(rng, size=(128, 128))
     assert not np.array_equal(a.image, b.image)
     for f in (a, b):
+        assert f.pose.bbox_xywh is not None
         x, y, w, h = f.pose.bbox_xywh
         assert x >= 1 and y >= 1 and x + w <= 127 and y + h <= 127
     assert len(ANGLE_NAMES) == len(set(ANGLE_NAMES))
@@ -243,7 +245,8 @@ def test_inverse_kinematics_recovers_the_limb_angles():
                 ("arm", "chest", ("shoulder", "elbow", "wrist"), "elbow", True),
                 ("leg", "pelvis", ("hip", "knee", "ankle"), "knee", False),
             ):
-                el, az, tw, bend = limb_angles(sk.frames[frame], *(sk.points[f"{s}_{j}"] for j in joints), side, fwd)
+                base, mid, end = (sk.points[f"{s}_{j}"] for j in joints)
+                el, az, tw, bend = limb_angles(sk.frames[frame], base, mid, end, side, fwd)
                 again[f"{s}_{limb}_elevation"], again[f"{s}_{limb}_azimuth"] = el, az
                 again[f"{s}_{limb}_twist"], again[f"{s}_{hinge}"] = tw, bend
         sk2 = forward_kinematics(again, prop)
@@ -265,7 +268,7 @@ def test_a_pose_prior_lifts_2d_poses_into_figures_that_reproduce_them():
     rendered = []
     for i, src in enumerate(sources):
         lifted = lift_pose(src, np.random.default_rng(i))
-        assert lifted.pose.limit_violations() == []
+        assert lifted is not None and lifted.pose.limit_violations() == []
         lifted.pose.extra["view"] = lifted.view
         rendered.append(render_figure(i, pose=lifted.pose))
     errs = _limb_direction_errors(sources, rendered)
@@ -294,6 +297,7 @@ def test_the_add_pose_prior_reproduces_add_poses(add_train, add_val):
     rendered = []
     for i, src in enumerate(val):
         lifted = lift_pose(src, np.random.default_rng(i))
+        assert lifted is not None
         lifted.pose.extra["view"] = lifted.view
         rendered.append(render_figure(i, pose=lifted.pose))
     errs = _limb_direction_errors(val, rendered)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -81,7 +82,7 @@ def test_sidecars_txt_comma_and_space_separated_and_json(tmp_path):
 
 
 def _post(tags, w=600, h=800, pid="1"):
-    return TaggedImage(post_id=pid, image_path=None, tags=tuple(tags), width=w, height=h)
+    return TaggedImage(post_id=pid, image_path=Path(f"{pid}.jpg"), tags=tuple(tags), width=w, height=h)  # never read
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from typing import cast
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,12 @@ from posefinder.build.data import segmentation as seg  # noqa: E402
 from posefinder.build.data.rulebook import load_rulebook  # noqa: E402
 from posefinder.models.weights import load_component  # noqa: E402
 from tagseg_helpers import disc_foreground, noise_backgrounds, tiny_rulebook, tiny_tag_folder  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+
+def _loader(data, **kwargs) -> DataLoader:
+    """A DataLoader over one of build's map-style datasets (len and getitem serve; the stub wants a Dataset)."""
+    return DataLoader(cast(Dataset, data), **kwargs)
 
 
 def _trainer_args(tmp_path, *extra):
@@ -45,11 +53,11 @@ def test_tagger_module_loss_falls_on_a_tiny_set(tmp_path):
     book = load_rulebook(tiny_rulebook(tmp_path / "r.json"))
     posts = danbooru.read_sidecars(tiny_tag_folder(tmp_path, n=16, size=(32, 32)))[0]
     data = danbooru.TaggerDataset(posts, book, input_size=32)
-    loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True)
+    loader = _loader(data, batch_size=8, shuffle=True)
     positives = danbooru.class_positives(posts, book)
     module = TaggerModule(num_classes=len(book), positives=positives.tolist(), total=len(posts), preset="tiny",
                           lr=3e-3)  # fmt: skip
-    fixed = torch.utils.data.DataLoader(data, batch_size=16)
+    fixed = _loader(data, batch_size=16)
     before = _set_loss(module, module.loss, fixed)
     args = _trainer_args(tmp_path, "--max-steps", "6")
     trainer = tr.make_trainer(args, "tagger", limit_val_batches=0)
@@ -69,9 +77,9 @@ def test_segmenter_module_loss_falls_on_a_tiny_set(tmp_path):
     fgs = seg.Sources([seg.foreground_folder(tmp_path / "fg")])
     bgs = seg.Sources([seg.background_folder(tmp_path / "bg")])
     data = seg.CompositeDataset(fgs, bgs, size=32, length=8, mode="fixed", seed=0)
-    loader = torch.utils.data.DataLoader(data, batch_size=4, shuffle=True)
+    loader = _loader(data, batch_size=4, shuffle=True)
     module = SegmenterModule(preset="tiny", lr=3e-3)
-    fixed = torch.utils.data.DataLoader(data, batch_size=8)
+    fixed = _loader(data, batch_size=8)
     before = _set_loss(module, pixel_bce, fixed)
     args = _trainer_args(tmp_path, "--max-steps", "10")
     trainer = tr.make_trainer(args, "segmenter", limit_val_batches=0)
@@ -103,7 +111,7 @@ def test_tagger_command_exports_a_tagger_that_reproduces_its_card(tmp_path, caps
     net, _ = load_component(path, "tagger")
     book = load_rulebook(rules)
     test_posts = [p for p in danbooru.read_sidecars(images)[0] if p.split == "test"]
-    loader = torch.utils.data.DataLoader(danbooru.TaggerDataset(test_posts, book, input_size=32), batch_size=8)
+    loader = _loader(danbooru.TaggerDataset(test_posts, book, input_size=32), batch_size=8)
     probs, labels = predict_probabilities(net, loader)
     assert tag_f1(probs, labels, card["thresholds"])["micro_f1"] == pytest.approx(card["metrics"]["test_micro_f1"])
     assert card["metrics"]["test_images"] == len(test_posts)
@@ -135,7 +143,7 @@ def test_segmenter_command_exports_a_segmenter_that_reproduces_its_card(tmp_path
     splits = seg.make_splits(seg.Sources(foregrounds),
                              seg.Sources([seg.background_folder(tmp_path / "bg")]), size=32, held_out_pairs=8,
                              seed=0)  # fmt: skip
-    scores = evaluate_masks(net, torch.utils.data.DataLoader(splits.test, batch_size=8))
+    scores = evaluate_masks(net, _loader(splits.test, batch_size=8))
     assert scores["mean_f1"] == pytest.approx(card["metrics"]["test_mean_f1"], abs=1e-6)
     assert scores["bbox_iou"] == pytest.approx(card["metrics"]["test_bbox_iou"], abs=1e-6)
 

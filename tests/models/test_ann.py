@@ -129,7 +129,8 @@ def test_changes_reach_the_approximate_search_without_a_rebuild_and_a_merge_rebu
     lib.search(query, k=5)
     lib.wait_for_cache()
     assert lib._ann is not first and lib._ann.generation == lib.generation()
-    assert AnnIndex.load(lib.path).generation == lib.generation()  # saved again
+    saved = AnnIndex.load(lib.path)
+    assert saved is not None and saved.generation == lib.generation()  # saved again
     assert [(r.image, round(r.distance, 9)) for r in lib.search(query, k=5)] == _exact(lib, query, 5)
 
 

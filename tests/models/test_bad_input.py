@@ -123,6 +123,7 @@ def test_a_library_held_by_another_process_is_locked_for_writers_not_readers(tmp
     pics = tmp_path / "pics"
     write_pngs(pics, 2)
     holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lib)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
     try:
         assert holder.stdout.readline().strip() == "holding"
         before = (lib / "library.sqlite").read_bytes()

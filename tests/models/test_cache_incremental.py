@@ -154,7 +154,9 @@ def test_merges_run_off_the_search_thread_keep_the_basis_and_prune_the_deletion_
         lib.import_records([PoseRecord(_pose(rng), f"a{i}.png") for i in range(400)])
         q = Query(_pose(rng))
         lib.search(q)
-        basis = lib.descriptor_index().base.basis.copy()
+        basis = lib.descriptor_index().base.basis
+        assert basis is not None
+        basis = basis.copy()
         # a merge that waits: searches meanwhile use the old base plus the changes
         release, started = threading.Event(), threading.Event()
         real_merge = cache_mod.merge_indexes
@@ -187,7 +189,8 @@ def test_merges_run_off_the_search_thread_keep_the_basis_and_prune_the_deletion_
         with lib._read() as con:  # every deletion the saved cache has consumed is gone from the log
             assert con.execute("SELECT count(*) FROM deleted_poses").fetchone()[0] == 0
             assert cache_keeper.pruned_through(con) == live.base.generation
-        assert cache_mod.load_index(path).generation == live.base.generation
+        saved = cache_mod.load_index(path)
+        assert saved is not None and saved.generation == live.base.generation
         _assert_exact(lib, rng)
 
 

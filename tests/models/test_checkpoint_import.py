@@ -17,6 +17,7 @@ import paper_checkpoints as pc  # noqa: E402
 from posefinder.models import skeleton  # noqa: E402
 from posefinder.models.checkpoints.importer import CONCAT_SKIPPED, import_release  # noqa: E402
 from posefinder.models.checkpoints.reader import CheckpointError  # noqa: E402
+from posefinder.models.nets.segmenter import Segmenter  # noqa: E402
 from posefinder.models.weights import ModelStore, load_bundle  # noqa: E402
 
 pytestmark = pytest.mark.slow  # paper-size networks on CPU (about a minute in all)
@@ -111,7 +112,7 @@ def test_the_tagger_matches_torchvisions_resnet(imported, refs):
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         want = refs["tagger"]((x - pc.MEAN) / pc.STD)
-        assert (bundle.tagger(x) - want).abs().max().item() < 1e-5
+        assert bundle.tagger is not None and (bundle.tagger(x) - want).abs().max().item() < 1e-5
 
 
 def _megumin_input(megumin: Path):
@@ -137,11 +138,13 @@ def test_logits_and_probabilities_match_the_authors_networks_on_an_illustration(
     bundle, _ = load_bundle(store.list()[0].weights_path)
     image, crop, seg_input = _megumin_input(megumin)
     pose_ref, seg_ref = refs["pose"], refs["segmenter"]
+    segmenter = bundle.segmenter
+    assert bundle.pose is not None and isinstance(segmenter, Segmenter)
     with torch.no_grad():
         ref_logits, logits = pose_ref(crop), bundle.pose(crop)
         assert logits.shape == ref_logits.shape == (1, 25, 128, 128)
         assert (logits - ref_logits).abs().max().item() < 1e-5 * ref_logits.abs().max().item()
-        ref_p, p = seg_ref(seg_input), bundle.segmenter.probabilities(seg_input)
+        ref_p, p = seg_ref(seg_input), segmenter.probabilities(seg_input)
         assert p.shape == ref_p.shape and min(p.shape[1:]) == 256
         assert (p - ref_p).abs().max().item() < 1e-5
         try:

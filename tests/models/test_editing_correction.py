@@ -42,7 +42,7 @@ def test_a_resized_image_is_mapped_by_its_real_scale_and_back():
     off = int(np.flatnonzero(stored.present & (np.arange(25) != wrist))[0])
     on[off] = False
     out = frame.edited(kp, on)
-    assert out.source == "hand" and out.image_size == (1000, 1500)
+    assert out is not None and out.source == "hand" and out.image_size == (1000, 1500)
     assert np.allclose(out.xy[wrist], (250.0, 500.0)) and out.keypoints[wrist, 2] == kp[wrist, 2]
     assert not out.present[off]
     kept = stored.present & on & (np.arange(25) != wrist)

@@ -71,6 +71,18 @@ def test_broken_clip_files_get_one_line_reasons():
         read_bytes(huge, "bomb.clip")
 
 
+def test_clip_database_reads_alike_without_sqlite_deserialize():
+    """Python 3.10 has no sqlite3 Connection.deserialize: the reader opens a temporary copy instead."""
+    from posefinder.models.imageio import clip
+
+    db = clip_database(png_bytes(picture(200, 150)))
+    assert clip._query(db, "x.clip", in_memory=False) == clip._query(db, "x.clip")
+    for what, data in {"no preview": clip_database(None), "database cut short": db[: len(db) // 2]}.items():
+        with pytest.raises(ImageError) as err:
+            clip._query(data, f"{what}.clip", in_memory=False)
+        assert "\n" not in str(err.value) and str(err.value).startswith(f"{what}.clip"), what
+
+
 @pytest.mark.shared_data
 @needs_clip
 def test_real_clip_with_its_database_cut_short_is_refused(tmp_path):

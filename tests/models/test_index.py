@@ -65,7 +65,8 @@ def test_index_new_then_unchanged_skipped(tmp_path):
         assert (c.images, c.poses) == (10, 10)
         # every image got its thumbnail
         hits = lib.search(Query(random_pose(np.random.default_rng(0))), k=10)
-        assert all(lib.thumbnail_path(h.image_id).is_file() for h in hits)
+        thumbs = [lib.thumbnail_path(h.image_id) for h in hits]
+        assert all(t is not None and t.is_file() for t in thumbs)
         assert {h.path for h in hits} == {p.resolve() for p in imgs}
         rep2, est2 = _index(lib)  # no folders: the library's
         assert (rep2.unchanged, rep2.added, est2.calls) == (10, 0, 0)

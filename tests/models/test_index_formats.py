@@ -112,7 +112,7 @@ def test_a_name_that_is_not_utf8_is_kept_losslessly_and_shown_readably(tmp_path)
     assert not report.bad and len(rows) == 1
     with Library.open(tmp_path / "lib", readonly=True) as lib:
         info = lib.image_info(1)
-        assert os.fsencode(info.path) == raw  # the same file, byte for byte
+        assert info.path is not None and os.fsencode(info.path) == raw  # the same file, byte for byte
         assert info.path.is_file()
         assert "\\x83|\\x81[\\x83Y.png" in info.name
         info.name.encode("utf-8")  # printable anywhere
@@ -146,7 +146,8 @@ def test_files_of_a_missing_plugin_get_one_summary_line(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "ID", [i for i in Image.ID if i != "AVIF"])
     report, rows, _ = _index(tmp_path, folder)
     assert not report.bad and report.unavailable == {"AVIF": 5} and len(rows) == 1
-    assert "5 files not read (5 AVIF)" in report.unavailable_line() and "posefinder[formats]" in report.unavailable_line()
+    line = report.unavailable_line()
+    assert line is not None and "5 files not read (5 AVIF)" in line and "posefinder[formats]" in line
 
 
 def test_re_saving_a_working_file_is_a_change_and_hand_edited_poses_are_kept(tmp_path):

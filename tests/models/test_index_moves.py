@@ -34,6 +34,7 @@ def test_a_file_moved_to_another_library_folder_keeps_its_entry_and_hand_edit(tm
     with Library.open(tmp_path / "lib", create=True) as lib:
         _index(lib, [a, b])
         iid = _entry(lib, imgs[2])
+        assert iid is not None
         ((pose_id, _),) = lib.poses_of_image(iid)
         mine = random_pose(np.random.default_rng(5))
         lib.set_pose(pose_id, mine)
@@ -51,13 +52,15 @@ def test_a_touched_file_is_not_estimated_again_and_a_copy_is_a_new_entry(tmp_pat
     imgs = write_pngs(pics, 3)
     with Library.open(tmp_path / "lib", create=True) as lib:
         _index(lib, [pics])
-        before = lib.poses_of_image(_entry(lib, imgs[0]))
+        first = _entry(lib, imgs[0])
+        assert first is not None
+        before = lib.poses_of_image(first)
         st = imgs[0].stat()
         os.utime(imgs[0], ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
         shutil.copy(imgs[1], pics / "copy.png")
         rep, est = _index(lib)
         assert est.calls == 1 and rep.added == 1 and rep.moved == 0  # only the copy is new
-        assert lib.poses_of_image(_entry(lib, imgs[0]))[0][0] == before[0][0]  # same pose row
+        assert _entry(lib, imgs[0]) == first and lib.poses_of_image(first)[0][0] == before[0][0]  # same pose row
         assert lib.counts().images == 4
         rep, est = _index(lib)
         assert est.calls == 0 and rep.unchanged == 4

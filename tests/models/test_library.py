@@ -127,7 +127,8 @@ def test_import_links_images_and_makes_thumbnails(tmp_path):
         res = {r.image: r for r in lib.search(Query(recs[0].pose), k=10)}
         assert res[recs[0].image].path == paths[0].resolve()
         assert res["missing.png"].path is None
-        assert lib.thumbnail_path(res[recs[0].image].image_id).is_file()
+        thumb = lib.thumbnail_path(res[recs[0].image].image_id)
+        assert thumb is not None and thumb.is_file()
         assert lib.thumbnail_path(res["missing.png"].image_id) is None
         assert lib.counts().poses == 4
 

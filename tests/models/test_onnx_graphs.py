@@ -156,6 +156,7 @@ def test_training_exports_graphs_for_sizes_without_a_template_and_install_copies
     graphs = onnx_graphs.installed_graphs(installed.weights_path, installed.card)
     rng = np.random.default_rng(0)
     for component, size in (("pose", card.input_size), ("segmenter", card.segmenter_input_size)):
+        assert size is not None and graphs is not None
         x = rng.random((2, 3, size, size), dtype=np.float32)
         with torch.inference_mode():
             ref = getattr(bundle, component)(torch.from_numpy(x)).numpy()
@@ -166,6 +167,7 @@ def test_training_exports_graphs_for_sizes_without_a_template_and_install_copies
     for component, graph in written.items():
         (tmp_path / "other" / graph.name).write_bytes(graph.read_bytes())
     bundle2, card2 = weights.load_bundle(other)
+    assert bundle2.pose is not None
     with torch.no_grad():
         for p in bundle2.pose.parameters():
             p.add_(1.0)

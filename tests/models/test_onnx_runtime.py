@@ -26,11 +26,29 @@ def test_forced_onnx_runtime_gives_the_pytorch_poses_and_is_cached(tmp_path):
     network = onnx_runtime.OrtNetwork(onnx_runtime.export_path(path, "pose", 64))
     assert onnx_runtime.max_difference(torch_est.bundle.pose, network, 64, seed=3) <= onnx_runtime.EXPORT_ATOL
     (a,), (b,) = torch_est.estimate(image), onnx_est.estimate(image)
+    assert a.scores is not None and b.scores is not None
     assert np.abs(a.xy - b.xy).max() < 0.05 and np.abs(a.scores - b.scores).max() < 1e-3
     assert PaperModelEstimator.from_file(path, runtime="onnx").runtime == {"pose": "onnxruntime"}  # cached
     cached = [p.name for p in onnx_runtime.export_path(path, "pose", 64).parent.iterdir()]
     assert len(cached) == 1 and cached[0].startswith("tiny-pose-64-")
     assert onnx_runtime.forget(tmp_path / "tin.safetensors") == 0 and onnx_runtime.forget(path) == 1
+
+
+@pytest.mark.slow
+def test_a_tagger_run_by_onnx_runtime_scores_as_pytorch_does(tmp_path):
+    import torch
+    from posefinder.build.trainer import export_bundle
+    from posefinder.models import nets, tagging
+
+    torch.manual_seed(0)
+    net = nets.create_model("tagger", depth=18, width=8, blocks=(1, 1, 1, 1), num_classes=3)
+    path = export_bundle(tmp_path / "tags.safetensors", tagger=net, name="tags", classes=["a", "b", "c"], input_size=64)
+    info = tagging.read_tagger_file(path)
+    image = blob_image((120, 90), [(30, 10, 50, 70)], [(50.0, 40.0)], 5.0)
+    by_torch, by_onnx = tagging.ImageTagger(info, runtime="torch"), tagging.ImageTagger(info, runtime="onnx")
+    assert (by_torch.runtime, by_onnx.runtime) == ("torch", "onnxruntime")
+    a, b = by_torch.scores(image), by_onnx.scores(image)
+    assert a.shape == b.shape == (3,) and np.abs(a - b).max() < 1e-4
 
 
 def test_auto_keeps_tiny_networks_in_pytorch(tmp_path, monkeypatch):

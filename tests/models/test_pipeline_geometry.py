@@ -34,11 +34,11 @@ def test_crop_box_maps_are_inverse_and_follow_the_half_pixel_rule():
     pts = np.array([[0.0, 0.0], [-37.0, 12.0], [262.0, 311.0], [10.25, 99.75]])
     assert np.allclose(box.crop_to_image(box.image_to_crop(pts)), pts)
     # the first and last window pixels' centres map to the first and last crop pixels' footprints
-    assert np.allclose(box.image_to_crop([[-37.0 - 0.5, 12.0 - 0.5]]), [[-0.5, -0.5]])
-    assert np.allclose(box.image_to_crop([[262.5, 311.5]]), [[127.5, 127.5]])
+    assert np.allclose(box.image_to_crop(np.array([[-37.0 - 0.5, 12.0 - 0.5]])), [[-0.5, -0.5]])
+    assert np.allclose(box.image_to_crop(np.array([[262.5, 311.5]])), [[127.5, 127.5]])
     uv = np.array([[0.0, 0.0], [31.0, 17.5]])
     assert np.allclose(crop_to_heatmap(heatmap_to_crop(uv, 32, 128), 32, 128), uv)
-    assert np.allclose(heatmap_to_crop([[0.0, 0.0]], 32, 128), [[1.5, 1.5]])  # 4 crop px per heatmap px
+    assert np.allclose(heatmap_to_crop(np.array([[0.0, 0.0]]), 32, 128), [[1.5, 1.5]])  # 4 crop px per heatmap px
     assert np.allclose(box.image_to_heatmap(box.heatmap_to_image(uv, 32), 32), uv)
 
 
@@ -127,12 +127,13 @@ def test_pipeline_maps_the_heatmap_peak_back_to_the_image_pixel(size, rect, cent
     (pose,) = pipeline().estimate(image)
     err = np.abs(pose.xy - centre).max()
     assert err < 0.5, f"keypoints {err:.3f} px from the blob centre"
+    assert pose.bbox_xywh is not None
     x, y, w, h = pose.bbox_xywh
     sx, sy = size[0] / round(size[0] * 160 / max(size)), size[1] / round(size[1] * 160 / max(size))
     assert abs(x - rect[0]) <= sx + 1e-6 and abs(y - rect[1]) <= sy + 1e-6
     assert abs(w - rect[2]) <= 2 * sx + 1e-6 and abs(h - rect[3]) <= 2 * sy + 1e-6
     assert pose.image_size == size and pose.source == "model:fake"
-    assert pose.scores.shape == (25,) and np.all((pose.scores > 0.8) & (pose.scores <= 1))
+    assert pose.scores is not None and pose.scores.shape == (25,) and np.all((pose.scores > 0.8) & (pose.scores <= 1))
 
 
 def test_without_segmenter_the_whole_image_padded_to_a_square_is_the_crop():

@@ -25,6 +25,7 @@ def tiny_bundle(arch: str = "pose_matching", segmenter: bool = True, seed: int =
     # non-trivial batch-norm statistics, so that a load that forgot buffers would show
     for m in bundle.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None  # tracked statistics
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 1.5)
     return bundle.eval()
@@ -34,6 +35,12 @@ def save_tiny(folder: Path, name: str = "tiny-match", arch: str = "pose_matching
     bundle = tiny_bundle(arch, **kw)
     card = weights.make_card(bundle, name=name, metrics={"oks50": 0.5}, training_data={"set": "unit test"})
     return weights.save_model(folder / f"{name}.safetensors", bundle, card)
+
+
+def _name(model) -> str:
+    """The name of the model store.newest() picked (None fails the test)."""
+    assert model is not None
+    return model.name
 
 
 def test_paths_honour_posefinder_home(tmp_path, monkeypatch):
@@ -77,6 +84,8 @@ def test_save_install_load_round_trip_gives_identical_outputs(tmp_path, arch):
     installed = store.install(path)
     assert installed.weights_path.parent == paths.models_dir()
     loaded, loaded_card = weights.load_bundle(installed.weights_path)
+    assert bundle.pose is not None and loaded.pose is not None
+    assert bundle.segmenter is not None and loaded.segmenter is not None
     assert loaded_card.architecture == bundle.pose.architecture
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
@@ -94,7 +103,7 @@ def test_lone_safetensors_installs_from_its_embedded_card(tmp_path):
     path = save_tiny(tmp_path)
     path.with_suffix(".json").unlink()
     installed = weights.ModelStore().install(path)
-    assert installed.card.architecture == "feature-matching"
+    assert installed.card is not None and installed.card.architecture == "feature-matching"
 
 
 def test_store_lists_newest_first_and_picks_the_newest_per_architecture(tmp_path):
@@ -104,13 +113,13 @@ def test_store_lists_newest_first_and_picks_the_newest_per_architecture(tmp_path
     store.install(save_tiny(tmp_path, name="concat", arch="pose_concat", segmenter=False))
     names = [m.name for m in store.list()]
     assert names == ["concat", "newer", "older"]
-    assert store.newest("feature-matching").name == "newer"
-    assert store.newest("feature-concatenation").name == "concat"
+    assert _name(store.newest("feature-matching")) == "newer"
+    assert _name(store.newest("feature-concatenation")) == "concat"
     store.install(save_tiny(tmp_path, name="older"))  # reinstalling makes it the newest
-    assert store.newest("feature-matching").name == "older"
+    assert _name(store.newest("feature-matching")) == "older"
     assert store.info("concat").architecture == "feature-concatenation"
     store.remove("older")
-    assert store.newest("feature-matching").name == "newer"
+    assert _name(store.newest("feature-matching")) == "newer"
     with pytest.raises(ModelError, match="no installed model named 'older'"):
         store.remove("older")
     with pytest.raises(ModelError, match="no installed model"):
@@ -214,7 +223,7 @@ def test_broken_store_entries_are_listed_with_their_error_and_never_chosen(tmp_p
     listed = store.list()
     assert [m.name for m in listed] == ["good", "junk"]
     assert listed[1].card is None and "junk" in listed[1].error
-    assert store.newest("feature-matching").name == "good"
+    assert _name(store.newest("feature-matching")) == "good"
     with pytest.raises(ModelError, match="broken"):
         store.get("junk")
 

@@ -144,6 +144,8 @@ def _projection_lower(index: DescriptorIndex, plans: list[SidePlan], sel) -> np.
     """A lower bound of the query distance for rows of patterns whose joints every side compares on their
     own normalisation (mode 1, or 0 = not comparable): with x = v_g - D_e (v_g the query rescaled on the
     pattern's joints), d^2 = w_g |x|^2 >= w_g |basis^T x|^2 = w_g |z_q - z_e|^2, z = projections."""
+    if index.proj is None or index.proj_norms2 is None:
+        raise ValueError("the projection bound needs an index with a projection (proj, proj_norms2)")
     z = index.proj[:, sel]  # (r, n), each component contiguous
     z2 = index.proj_norms2[sel]
     pid = index.pattern_of_rows()[sel]
@@ -167,6 +169,8 @@ def _projection_lower(index: DescriptorIndex, plans: list[SidePlan], sel) -> np.
             d += c2[pid] * z2
             d[plan.mode[pid] != 1] = np.inf
         best = d if best is None else np.minimum(best, d, out=best)
+    if best is None:
+        raise ValueError("a lower bound needs at least one query side")
     return best
 
 
@@ -174,8 +178,10 @@ def _query_projection(index: DescriptorIndex, plan: SidePlan):
     """(z_q (r, P) float32: the query rescaled on each pattern's joints (0 outside its pairs), minus the
     mean, projected; and per pattern the coefficients of the bound c0 + c1 z_q.z_e + c2 |z_e|^2, with the
     rounding slack folded in). Computed once per query side."""
-    cached = getattr(plan, "_projection", None)
+    cached = plan.__dict__.get("_projection")
     if cached is None:
+        if index.basis is None or index.mean is None:
+            raise ValueError("the projection bound needs an index with a basis and a mean")
         basis = index.basis.astype(np.float64)
         v = np.where(pair_mask(index.patterns), plan.q[None, :] / plan.sq[:, None], 0.0)
         zq32 = ((v - index.mean.astype(np.float64)) @ basis).astype(np.float32)
@@ -188,5 +194,5 @@ def _query_projection(index: DescriptorIndex, plan: SidePlan):
             -2.0 * w * _PROJ_SCALE,
             w * (_PROJ_SCALE - _PROJ_SLACK),
         )
-        plan._projection = cached
+        plan.__dict__["_projection"] = cached
     return cached

@@ -34,6 +34,8 @@ MAX_FLOAT = float(np.finfo(np.float64).max)
 def _orientation_sq(index: DescriptorIndex, plan: SidePlan, sel) -> np.ndarray:
     """orientation_weight * |u_e - u_q|^2 for the rows `sel` (0 where the entry has no up vector)."""
     up = index.up[sel].astype(np.float64)
+    if plan.up is None:  # the orientation term is off
+        return np.zeros(len(up))
     du = up - plan.up
     t = du[:, 0] * du[:, 0] + du[:, 1] * du[:, 1]
     return np.where(np.isnan(t), 0.0, plan.orientation_weight * t)
@@ -115,6 +117,8 @@ def _block_lower(index: DescriptorIndex, plans: list[SidePlan], sel, rows: np.nd
         if plan.up is not None:
             d += _orientation_sq(index, plan, sel) * (1 - REL64)
         best = d if best is None else np.minimum(best, d, out=best)
+    if best is None:
+        raise ValueError("a lower bound needs at least one query side")
     return best
 
 
