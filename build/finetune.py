@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from posefinder.build.trainer import TrainingError
 from posefinder.models.errors import PoseFinderError
@@ -342,7 +342,7 @@ def train(net, card, train_corrections, images: _Images, options: FinetuneOption
     config = CropConfig(
         crop_size=int(net.input_size), heatmap_size=int(net.heatmap_size), padding=float(inference.get("padding", 0.1)),
         max_rotation_deg=options.rotation, flip_prob=options.flip, scale_range=(options.scale_min, 1.0),
-        colour_jitter=options.colour, fill=tuple(int(v) for v in inference.get("fill", (255, 255, 255))),
+        colour_jitter=options.colour, fill=_rgb(inference.get("fill", (255, 255, 255))),
     )  # fmt: skip
     args = _trainer_args(options, out, steps, batch_size)
     steps_cb = _callbacks(steps, progress, cancel, span[0], span[1])
@@ -352,7 +352,7 @@ def train(net, card, train_corrections, images: _Images, options: FinetuneOption
         train_sources=False, smoothing=float(inference.get("smoothing", 0.1)),
     )  # fmt: skip
     source = CorrectionSource(train_corrections, images, config, options.seed)
-    stream = ResumableBatches(source, batch_size, seed=options.seed)
+    stream = ResumableBatches(cast(Any, source), batch_size, seed=options.seed)  # a pose source, by duck typing
     loader = ResumableLoader(stream, module, num_workers=0)
     if options.threads:
         torch.set_num_threads(int(options.threads))
@@ -395,6 +395,7 @@ def finetune(options: FinetuneOptions, progress: Progress | None = None, cancel=
     store = weights.ModelStore(options.store_root)
     base = base_model(store, options.model)
     card = base.card
+    assert card is not None  # store.get and newest return sound models only
     if card.architecture not in _MODULE_ARCH:
         raise TrainingError(f"model {base.name!r} ({card.architecture or 'no pose network'}) cannot be fine-tuned")
     train_set, held = split_by_image(usable, options.held_out, options.seed)
@@ -465,7 +466,7 @@ def _export(path: Path, net, bundle, card, base, result: FinetuneResult, options
                      "batch_norm": "statistics kept", "seconds": result.seconds},
         "finetuned_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }  # fmt: skip
-    metrics = dict(result.after)
+    metrics: dict[str, Any] = dict(result.after)
     metrics["evaluated_on"] = (f"{result.held_out} held-out corrections of {lineage['library']} (bbox given), "
                                f"before fine-tuning: " + ", ".join(f"{k} {v}" for k, v in result.before.items()))  # fmt: skip
     extra = {k: card.extra[k] for k in _INHERITED_EXTRA if k in card.extra}
@@ -484,6 +485,11 @@ def _export(path: Path, net, bundle, card, base, result: FinetuneResult, options
         saved, saved_card = weights.load_bundle(path)
         onnx_export.write_model_graphs(path, saved, saved_card)
     return path
+
+
+def _rgb(value) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in value)
+    return (r, g, b)
 
 
 def _trained_parts(architecture: str) -> list[str]:

@@ -77,7 +77,7 @@ class PoseModule(L.LightningModule):
         smoothing: float = DEFAULT_SMOOTHING,
         max_time_s: float | None = None,
         tagger_state: dict[str, torch.Tensor] | None = None,
-        net: torch.nn.Module | None = None,
+        net: Any = None,
     ) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:

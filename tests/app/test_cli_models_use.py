@@ -32,7 +32,7 @@ def two_models(tmp_path, capsys):
 
 
 def _auto_pose_model() -> str:
-    return chain.select_estimator().model_name
+    return getattr(chain.select_estimator(), "model_name")
 
 
 def test_use_chooses_the_model_auto_pose_runs_and_list_marks_it(two_models, capsys):

@@ -35,7 +35,9 @@ def test_only_hand_edited_poses_with_their_images_are_corrections(tmp_path):
     with lib:
         got = lib.corrections()
         assert len(got) == 5 and all(c.pose.is_hand_edited for c in got)
-        paths[int(got[0].path.name[3:8])].unlink()  # an image deleted from disk since
+        first = got[0].path
+        assert first is not None
+        paths[int(first.name[3:8])].unlink()  # an image deleted from disk since
         usable, skipped = with_images(lib.corrections())
     assert len(usable) == 4 and len(skipped) == 1 and "gone" in skipped[0][1]
 
@@ -67,7 +69,7 @@ def test_export_corrections_writes_coco_with_image_paths(tmp_path, capsys):
     back = read_poses(out)
     assert {r.image for r in back} == set(expected)
     for r in back:
-        assert all(p.is_file() for p in [tmp_path / r.image])  # absolute paths
+        assert r.image is not None and (tmp_path / r.image).is_file()  # absolute paths
         np.testing.assert_allclose(r.pose.keypoints[:17], expected[r.image].keypoints[:17])
 
 
