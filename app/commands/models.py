@@ -257,6 +257,13 @@ def _info(name: str, as_json: bool) -> int:
         print(f"  tagger:         {len(classes)} tags ({', '.join(classes[:5])}, ...)")
     for i, line in enumerate(_provenance_lines(card.extra)):
         print(f"  {'provenance:' if i == 0 else '':<15} {line}")
+    lineage = card.extra.get("lineage")
+    if lineage:
+        held = lineage.get("held_out_metrics", {})
+        figures = ", ".join(f"{k} {held.get('before', {}).get(k)} -> {held.get('after', {}).get(k)}"
+                            for k in ("oks50", "oks75", "pckh50"))  # fmt: skip
+        print(f"  lineage:        fine-tuned from {' -> '.join(lineage.get('ancestors', []))} on {lineage.get('train')} "
+              f"corrections of {lineage.get('library')} ({lineage.get('held_out')} held out: {figures})")
     if card.description:
         print(f"  description:    {card.description}")
     print(f"  created:        {card.created} (PoseFinder {card.posefinder_version})")

@@ -72,6 +72,8 @@ class PoseModelsDialog(QDialog):
         self.models.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.improve_button = QPushButton(IMPROVE_TEXT.format(n=self.corrections))
         self.improve_button.clicked.connect(self.improve)
+        self.improve_note = QLabel()  # why the entry is off (torch missing, too few corrections, ...)
+        self.improve_note.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel fine-tuning")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
@@ -99,6 +101,7 @@ class PoseModelsDialog(QDialog):
         row.addWidget(import_folder)
         layout.addLayout(row)
         layout.addWidget(self.improve_button)
+        layout.addWidget(self.improve_note)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.cancel_button)
@@ -152,6 +155,8 @@ class PoseModelsDialog(QDialog):
         self.use_button.setEnabled(bool(name) and name != self.in_use() and not running)
         why = self.improve_unavailable()
         self.improve_button.setEnabled(why is None and not running)
+        self.improve_note.setText("" if why is None else f"Improving auto-pose is off: {why}.")
+        self.improve_note.setVisible(why is not None)
         self.improve_button.setToolTip(why or "Fine-tune the model in use on the poses you corrected in this library; "
                                        "it is installed only when it is better on corrections held out to judge it")
 

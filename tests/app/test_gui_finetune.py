@@ -94,3 +94,4 @@ def test_without_torch_the_entry_says_torch_is_needed(qtbot, library, tiny, monk
     monkeypatch.setattr(models_dialog, "training_missing", lambda: "fine-tuning needs torch (install ...)")
     _, dialog = _dialog(qtbot, library)
     assert not dialog.improve_button.isEnabled() and "needs torch" in dialog.improve_button.toolTip()
+    assert dialog.improve_note.isVisible() and "needs torch" in dialog.improve_note.text()

@@ -75,6 +75,9 @@ def test_a_better_model_is_installed_in_use_with_its_lineage(library, tiny, caps
     old_pose, new_pose = cast(Any, old.pose), cast(Any, new.pose)
     assert not torch.equal(old_pose.head.net[0].weight, new_pose.head.net[0].weight)
     assert not torch.equal(old_pose.matcher.conv.weight, new_pose.matcher.conv.weight)
+    capsys.readouterr()
+    assert app_cli.main(["models", "info", "tiny-ft1"]) == 0
+    assert "lineage:        fine-tuned from tiny on" in capsys.readouterr().out
     # the previous version comes back with `posefinder models use`
     assert app_cli.main(["models", "use", "tiny"]) == 0
     assert getattr(chain.select_estimator(), "model_name") == "tiny"
@@ -164,3 +167,23 @@ def test_an_imported_model_of_the_authors_fine_tunes(library, tmp_path, capsys):
         base = ModelStore().info(name)
         assert card.inference == base.inference and card.extra["source"] == base.extra["source"]
         assert card.extra["lineage"]["base"]["name"] == name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--held-out", "0.1"], "--held-out must be at least 0.2"),
+        (["--model", "nope"], "no installed model named 'nope'"),
+        (["--steps", "0"], "--steps and --batch-size must be at least 1"),
+    ],
+)
+def test_bad_options_are_clear_errors_that_change_nothing(library, tiny, capsys, argv, message):
+    before = _store_state()
+    assert train_cli.main(["finetune", "--library", str(library), *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert _store_state() == before
+
+
+def test_a_folder_that_is_no_library_is_a_clear_error(tmp_path, tiny, capsys):
+    assert train_cli.main(["finetune", "--library", str(tmp_path / "nowhere")]) == 1
+    assert "no PoseFinder library" in capsys.readouterr().err
