@@ -707,4 +707,7 @@ class ModelStore:
                 pass
             except OSError as exc:
                 raise ModelError(f"cannot remove {p}: {exc.strerror}") from None
+        from posefinder.models.estimators.onnx_runtime import forget
+
+        forget(wpath)  # its cached graphs (torch's exports, templates filled for another segmenter stride)
 
