@@ -23,7 +23,7 @@ from posefinder.models.errors import LibraryError
 from posefinder.models.library import database as db
 from posefinder.models.library.library_tags import TagFilter, TagIdCache, bump_tags_generation, default_threshold, image_tags, tag_counts, tag_row_mask
 from posefinder.models.library.lock import WriterLock
-from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
+from posefinder.models.library.records import Correction, ImageInfo, LibraryCounts, SearchResult
 from posefinder.models.files import as_path
 from posefinder.models.library.cache_keeper import CacheKeeper
 from posefinder.models.library.live import Hit, LiveIndex
@@ -256,6 +256,23 @@ class Library:
             idx = con.execute("SELECT coalesce(max(idx) + 1, 0) FROM poses WHERE image_id = ?", (int(image_id),)).fetchone()[0]
             gen = db.bump_generation(con)
             return db.insert_pose(con, int(image_id), int(idx), pose.copy(source=SOURCE_HAND), gen)
+
+    def corrections(self) -> list[Correction]:
+        """Every hand-edited pose (source "hand") with its image, in pose id order: what fine-tuning learns
+        from (`posefinder-train finetune`) and `posefinder export-corrections` writes. Poses with fewer than
+        two keypoints are left out (nothing to learn from)."""
+        rows = self._con().execute(
+            f"SELECT {', '.join('p.' + c.strip() for c in db.POSE_COLUMNS.split(','))}, i.path, i.hash "
+            "FROM poses p JOIN images i ON i.id = p.image_id WHERE p.source = ? ORDER BY p.id",
+            (SOURCE_HAND,),
+        ).fetchall()
+        out = []
+        for row in rows:
+            pose = db.row_to_pose(row[:-2])
+            if pose.present.sum() < 2:
+                continue
+            out.append(Correction(int(row[0]), int(row[1]), as_path(row[-2]), row[-1], pose))
+        return out
 
     def delete_pose(self, pose_id: int) -> None:
         with self._write() as con:
