@@ -65,9 +65,9 @@ ORIENTATION_CHOICES: tuple[tuple[str, float], ...] = (
 )
 #: the character-count filter: label, Library.search's characters
 CHARACTER_CHOICES: tuple[tuple[str, str | None], ...] = (
-    ("Any characters", None),
-    ("One character", "one"),
-    ("Several characters", "several"),
+    ("Solo or group", None),
+    ("Solo", "one"),
+    ("Group", "several"),
 )
 
 
@@ -512,7 +512,7 @@ class FilterBar(QFrame):
             self.orientation_combo.addItem(label, weight)
         self.characters_combo = QComboBox()
         self.characters_combo.setObjectName("charactersFilter")
-        self.characters_combo.setToolTip("Only images with one character (solo figures), or with several")
+        self.characters_combo.setToolTip("Solo: only images with one character; Group: only images with two or more")
         for label, value in CHARACTER_CHOICES:
             self.characters_combo.addItem(label, value)
         # the thumbnail size slider lives in the window's status bar (where image browsers keep it)
@@ -530,6 +530,7 @@ class FilterBar(QFrame):
         lay.addWidget(self.orientation_combo)
         lay.addWidget(self.characters_combo)
         self.tag_edit = TagFilterEdit()
+        self.tag_edit.setMinimumWidth(150)
         lay.addWidget(self.tag_edit, 1)
         k_label = QLabel("Show")
         k_label.setObjectName("muted")

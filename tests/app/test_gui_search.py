@@ -363,7 +363,7 @@ def test_the_characters_filter_keeps_solo_or_group_images(qtbot, tmp_path):
     names = ["solo_a.png", "solo_b.png", "pair.png", "pair.png", "group.png", "group.png"]
     window = open_window(qtbot, make_library(tmp_path / "lib", poses, names))
     combo = window.filters.characters_combo
-    assert [combo.itemText(i) for i in range(combo.count())] == ["Any characters", "One character", "Several characters"]
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Solo or group", "Solo", "Group"]
     everything = {r.image for r in window.results.results()}
     assert everything == set(names)
     done = window.searches_done()

@@ -94,7 +94,7 @@ class SearchController(QObject):
                 )
             elif self.filters.characters() is not None:
                 self.results.set_empty_text("No image with this many characters has a pose like this.\n"
-                                            "Choose 'Any characters' in the filter bar.")  # fmt: skip
+                                            "Choose 'Solo or group' in the filter bar.")  # fmt: skip
             elif self.filters.tag_filter():
                 self.results.set_empty_text("No image with these tags has a pose like this.\nRemove a tag from the filter.")
             else:
