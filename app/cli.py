@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "gui": "gui",
     "demo": "demo",
     "import": "import_poses",
+    "export-corrections": "export_corrections",
     "index": "index",
     "search": "search",
     "tags": "tags",

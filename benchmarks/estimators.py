@@ -18,7 +18,9 @@
    laid out like theirs (random weights; tests/paper_checkpoints.py) imported, then the feature-matching
    model with the depth-101 segmenter (their head, shorter side 256) in PyTorch at output stride 8 (the
    baseline) and in ONNX Runtime at output stride 8 and 16, as ratios (goal: under 1 s at stride 16).
-   `--imported-only` runs this part alone.
+   ONNX Runtime runs the graphs the import installs (the templates of their variants in resources/onnx,
+   filled with the weights; the stride-16 segmenter's filled once into the cache), as on a torch-free
+   install. `--imported-only` runs this part alone.
 """
 
 from __future__ import annotations
@@ -242,7 +244,7 @@ def run_imported(args) -> None:
 
     image, label = sample_image()
     print(f"\n4. Auto-pose with the imported authors' models ({label}), batch 1, ms per image")
-    home = args.home / "imported-v2"
+    home = args.home / "imported-v3"  # v3: models installed with their ONNX graphs (templates of their variants)
     os.environ["POSEFINDER_HOME"] = str(home)
     store = ModelStore(home / "models")
     if not store.list():

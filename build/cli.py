@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "tagger": "tagger",
     "segmenter": "segmenter",
     "pose": "pose",
+    "finetune": "finetune",
     "evaluate": "evaluate",
     "index": "index",
     "onnx-templates": "onnx_templates",

@@ -6,6 +6,9 @@ skipped, moves recognised, batches committed, deleted files pruned, hand-edited 
     runner = BatchRunner([estimator_on_cuda0, estimator_on_cuda1], batch_size=32, workers=8)
     with Library.open(path, create=True) as lib:
         report = lib.index([folder], runner=runner, batch_size=runner.commit_size)
+
+Past one machine: build/cluster.py's RayRunner (`posefinder-train index --ray`), whose actors estimate with
+this module's BatchRunner._estimate on the same batches.
 """
 
 from __future__ import annotations

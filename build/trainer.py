@@ -217,10 +217,12 @@ def max_epochs(args) -> int:
     return int(getattr(args, "_default_max_epochs", PAPER_MAX_EPOCHS))
 
 
-def make_trainer(args, name: str, *, monitor: str | None = None, mode: str = "max", callbacks=(), **overrides):
+def make_trainer(args, name: str, *, monitor: str | None = None, mode: str = "max", callbacks=(),
+                 checkpoints: bool = True, **overrides):  # fmt: skip
     """A lightning.Trainer from the shared options.
 
     monitor: a logged validation metric ("val/oks50") whose best checkpoint is kept beside last.ckpt.
+    checkpoints: False writes none (short runs whose result is exported at once: fine-tuning).
     overrides: further Trainer keyword arguments (tests: limit_val_batches, enable_model_summary...).
     """
     import lightning as L
@@ -240,8 +242,10 @@ def make_trainer(args, name: str, *, monitor: str | None = None, mode: str = "ma
         ]  # fmt: skip
         if every:
             cbs.append(ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=every))
-    else:  # last.ckpt at epoch ends, and every N steps
+    elif checkpoints:  # last.ckpt at epoch ends, and every N steps
         cbs = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=every)]
+    else:
+        cbs = []
     progress = args.progress
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "lines"
@@ -271,6 +275,7 @@ def make_trainer(args, name: str, *, monitor: str | None = None, mode: str = "ma
         check_val_every_n_epoch=None if val_every else 1,
         num_sanity_val_steps=0,
         enable_model_summary=False,
+        enable_checkpointing=bool(cbs and isinstance(cbs[0], ModelCheckpoint)),
     )
     kwargs.update(overrides)
     try:

@@ -1,6 +1,7 @@
 """Exporting the networks to ONNX graphs (needs torch; see onnx_graphs.py for the graphs and their use).
 
-export_graph() exports one network at the size the pipeline feeds it, with a dynamic batch, without graph
+export_graph() exports one network at the size the pipeline feeds it, with a dynamic batch (and, for the
+segmenter, dynamic height and width: fed by its shorter side it sees images of any shape), without graph
 optimisation (every weight stays an initializer named by its state-dict key, so a template can be filled
 from a model file by name; ONNX Runtime optimises at load). template_of() makes the weightless template of
 a network (what `posefinder-train onnx-templates` writes into resources/onnx/), write_model_graphs() the
@@ -34,19 +35,29 @@ def prepared(module, spec: Mapping[str, Any]):
     return module
 
 
-def export_graph(module, input_size: int):
-    """The ONNX ModelProto of a network taking (N, 3, input_size, input_size) float RGB in [0, 1]."""
+def dynamic_shapes(any_size: bool) -> dict:
+    """torch.onnx.export's dynamic_shapes for the input x: the batch, and height and width when any_size."""
+    import torch
+
+    dims = {0: torch.export.Dim("batch", min=1, max=1024)}  # batch 2 in the example: 1 would be specialised
+    if any_size:
+        dims.update({2: torch.export.Dim("height", min=16, max=16384), 3: torch.export.Dim("width", min=16, max=16384)})
+    return {"x": dims}
+
+
+def export_graph(module, input_size: int, any_size: bool = False):
+    """The ONNX ModelProto of a network taking (N, 3, input_size, input_size) float RGB in [0, 1], or
+    (N, 3, H, W) of any size with any_size (what onnx_graphs.ANY_SIZE names)."""
     import onnx
     import torch
 
     example = torch.rand(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
-    batch = torch.export.Dim("batch", min=1, max=1024)  # batch 2 in the example: 1 would be specialised
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "graph.onnx")
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example,), path, dynamo=True, opset_version=18, input_names=["x"],
-                              output_names=["y"], dynamic_shapes={"x": {0: batch}}, external_data=False,
+                              output_names=["y"], dynamic_shapes=dynamic_shapes(any_size), external_data=False,
                               optimize=False)  # fmt: skip
         return onnx.load(path)
 
@@ -62,13 +73,15 @@ def network_of(spec: Mapping[str, Any]):
 def template_of(module, spec: Mapping[str, Any]):
     """The weightless template (ModelProto) of a network built for spec."""
     module = prepared(module, spec)
-    return onnx_graphs.make_template(export_graph(module, spec["input_size"]), weight_names(module), spec)
+    graph = export_graph(module, spec["input_size"], onnx_graphs.any_size(spec))
+    return onnx_graphs.make_template(graph, weight_names(module), spec)
 
 
 def filled_graph_of(module, spec: Mapping[str, Any]):
     """The graph of a network with its own weights, described like a template (a model file's graph)."""
     module = prepared(module, spec)
-    template = onnx_graphs.make_template(export_graph(module, spec["input_size"]), weight_names(module), spec)
+    graph = export_graph(module, spec["input_size"], onnx_graphs.any_size(spec))
+    template = onnx_graphs.make_template(graph, weight_names(module), spec)
     weights = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     return onnx_graphs.fill(template, weights, "export")
 

@@ -9,14 +9,17 @@ Where the graphs come from, in order:
    variant such as the segmenter's output stride) exported from the torch definition by
    `posefinder-train onnx-templates`, with the data of every weight removed (a few hundred kB). Installing
    fills it with the file's weights, read with numpy: each weight the graph names must be in the file with
-   the same shape and type, or the install is refused. The templates cover the paper-size presets;
+   the same shape and type, or the install is refused. The templates cover the paper-size presets and the
+   variants `posefinder models import` makes of the authors' released models (pose nets without
+   antialiasing, the depth-101 segmenter with their head). Segmenter graphs take any height and width
+   (ANY_SIZE): a segmenter fed by the shorter side of an image sees it in its own shape;
 2. graphs written beside the model file by training's export (`NAME.pose.onnx` next to
    `NAME.safetensors`: build/trainer.py), for every size our training makes (tiny, small, paper); they are
    checked the same way (every weight equal to the file's) before they are copied into the store;
 3. neither: the model runs only where torch is installed (`pip install posefinder[torch]`).
 
 Every graph is checked once made: ONNX Runtime loads it and answers a batch with finite (1, C, H, W)
-outputs. Weight names are the torch state-dict keys (the exporter keeps them when it does not optimise:
+outputs (a non-square one where the pipeline feeds the segmenter images of any shape). Weight names are the torch state-dict keys (the exporter keeps them when it does not optimise:
 graph optimisation, batch-norm folding included, is ONNX Runtime's job at load time).
 """
 
@@ -39,6 +42,9 @@ TEMPLATE_VERSION = 1
 META_KEY = "posefinder_template"
 #: the networks auto-pose runs, in the order they run
 RUN_COMPONENTS = ("segmenter", "pose")
+#: builders whose graphs take inputs of any height and width (the segmenter: fed by its shorter side, as the
+#: authors' models are, it sees images of any shape); the others take input_size x input_size
+ANY_SIZE = ("segmenter",)
 
 
 def graph_spec(card, component: str) -> dict[str, Any]:
@@ -50,6 +56,26 @@ def graph_spec(card, component: str) -> dict[str, Any]:
     else:
         size, variant = int(card.input_size), ""
     return {"builder": spec["builder"], "kwargs": spec.get("kwargs", {}), "input_size": size, "variant": variant}
+
+
+def any_size(spec: Mapping[str, Any]) -> bool:
+    """Whether the graph of a spec takes inputs of any height and width."""
+    return spec["builder"] in ANY_SIZE
+
+
+def needs_any_size(card, component: str) -> bool:
+    """Whether the pipeline feeds a model's component images of any shape: the segmenter of a card whose
+    inference sizes its input by the shorter side (the authors' models); the letterbox feeds squares."""
+    return component == "segmenter" and (card.inference or {}).get("segmenter_resize") == "shorter"
+
+
+def takes_any_size(model) -> bool:
+    """Whether an ONNX ModelProto's (or an onnxruntime session's) input has a free height and width."""
+    if hasattr(model, "get_inputs"):
+        shape = model.get_inputs()[0].shape
+        return all(not isinstance(d, int) for d in shape[2:4])
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return all(not d.HasField("dim_value") for d in dims[2:4])
 
 
 def graph_key(spec: Mapping[str, Any]) -> str:
@@ -183,19 +209,23 @@ def component_weights(weights_path: str | Path, component: str) -> dict[str, np.
         raise ModelError(f"{weights_path}: not a readable safetensors file ({exc})") from None
 
 
-def check_graph(path: Path, input_size: int, source: str) -> None:
-    """ONNX Runtime loads the graph and answers one input with finite (1, C, H, W) outputs; ModelError else."""
+def check_graph(path: Path, input_size: int, source: str, any_size: bool = False) -> None:
+    """ONNX Runtime loads the graph and answers one input with finite (1, C, H, W) outputs; ModelError else.
+    any_size: the graph must take a non-square input (H = input_size, W a quarter more) and answer at its size."""
     import onnxruntime as ort
 
+    h, w = input_size, (input_size * 5 // 4 if any_size else input_size)
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        x = np.full((1, 3, input_size, input_size), 0.5, np.float32)
+        x = np.full((1, 3, h, w), 0.5, np.float32)
         y = session.run(None, {session.get_inputs()[0].name: x})[0]
     except Exception as exc:  # onnxruntime raises its own error types
         raise ModelError(f"{source}: ONNX Runtime cannot run its graph ({str(exc).splitlines()[0][:200]})") from None
     if not isinstance(y, np.ndarray) or y.ndim != 4 or y.shape[0] != 1 or not np.isfinite(y).all():
         what = f"{y.dtype} {y.shape}" if isinstance(y, np.ndarray) else type(y).__name__
         raise ModelError(f"{source}: its graph answers {what}, not finite (1, C, H, W) outputs")
+    if any_size and tuple(y.shape[2:]) != (h, w):
+        raise ModelError(f"{source}: its graph answers {tuple(y.shape[2:])} for a {h}x{w} input, not its size")
 
 
 def _write(model, path: Path) -> None:
@@ -223,7 +253,8 @@ def make_graphs(weights_path: str | Path, card, target: str | Path, source_graph
             out = graph_path(target, component)
             made[component] = out
             _write(model, out)
-            check_graph(out, graph_spec(card, component)["input_size"], f"{weights_path} ({component})")
+            check_graph(out, graph_spec(card, component)["input_size"], f"{weights_path} ({component})",
+                        needs_any_size(card, component))
     except BaseException:
         _remove(made)
         raise

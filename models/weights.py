@@ -91,6 +91,9 @@ DEFAULT_INFERENCE: dict[str, Any] = {
 #: Names a model may not be installed under (they name chain entries).
 RESERVED_NAMES = ("feature-matching", "feature-concatenation", "keypoint-rcnn", "none")
 
+#: The file in the models folder that names the model chosen with `posefinder models use NAME`.
+IN_USE_FILE = "in-use.json"
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -547,7 +550,8 @@ class ModelStore:
     """Installed models: NAME.safetensors + NAME.json pairs in the user's models folder (paths.models_dir()).
 
     The card copy in the store carries "installed_at"; when several models of one architecture are
-    installed, the most recently installed one is the chain's choice.
+    installed, the most recently installed one is the chain's choice, unless use(name) chose one
+    (in-use.json: `posefinder models use NAME`, fine-tuning); installing a model clears that choice.
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
@@ -610,6 +614,7 @@ class ModelStore:
             for made in graphs.values():
                 made.unlink(missing_ok=True)
         write_text(card_path(target), _card_json(card) + "\n")
+        self.clear_use()  # the newly installed model is auto-pose's choice again (the newest rule)
         return InstalledModel(name, target, card, stamp)
 
     def list(self) -> list[InstalledModel]:
@@ -638,9 +643,49 @@ class ModelStore:
         raise ModelError(f"no installed model named {name!r}; `posefinder models list` shows them")
 
     def newest(self, architecture: str) -> InstalledModel | None:
-        """The most recently installed sound model of an architecture, or None."""
+        """The model of an architecture that auto-pose uses: the one chosen with use() when it is of that
+        architecture, else the most recently installed sound one, or None."""
+        chosen = self.in_use()
+        if chosen is not None and chosen.architecture == architecture:
+            return chosen
         for model in self.list():
             if model.card is not None and model.architecture == architecture:
+                return model
+        return None
+
+    # -- the model in use ---------------------------------------------------------------------------------
+    @property
+    def in_use_path(self) -> Path:
+        return self.root / IN_USE_FILE
+
+    def use(self, name: str) -> InstalledModel:
+        """Make an installed model the one auto-pose uses (before the chain's order and the newest rule),
+        e.g. to go back to the version a fine-tuned model came from; ModelError when it is absent or broken."""
+        model = self.get(name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_text(self.in_use_path, json.dumps({"name": model.name}) + "\n")
+        return model
+
+    def clear_use(self) -> None:
+        """Back to the default choice (the chain's order, the newest installed model of an architecture)."""
+        self.in_use_path.unlink(missing_ok=True)
+
+    def in_use_name(self) -> str | None:
+        """The name use() chose, whether or not that model is still installed and sound."""
+        try:
+            obj = json.loads(self.in_use_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        name = obj.get("name") if isinstance(obj, dict) else None
+        return name if isinstance(name, str) and _NAME_RE.match(name) else None
+
+    def in_use(self) -> InstalledModel | None:
+        """The model use() chose, when it is still installed and sound; else None (the default choice)."""
+        name = self.in_use_name()
+        if name is None:
+            return None
+        for model in self.list():
+            if model.name == name and model.card is not None:
                 return model
         return None
 
@@ -653,6 +698,8 @@ class ModelStore:
             raise ModelError(f"no installed model named {name!r}; `posefinder models list` shows them")
         from posefinder.models.onnx_graphs import graph_path
 
+        if self.in_use_name() == name:
+            self.clear_use()
         for p in (wpath, card_path(wpath), graph_path(wpath, "pose"), graph_path(wpath, "segmenter")):
             try:
                 p.unlink()
@@ -660,4 +707,7 @@ class ModelStore:
                 pass
             except OSError as exc:
                 raise ModelError(f"cannot remove {p}: {exc.strerror}") from None
+        from posefinder.models.estimators.onnx_runtime import forget
+
+        forget(wpath)  # its cached graphs (torch's exports, templates filled for another segmenter stride)
 

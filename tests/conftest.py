@@ -85,3 +85,12 @@ def megumin(shared_data) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def portrait_sample(shared_data) -> Path:
+    """A real non-square illustration (550x768, one character): samples/aniseg_799905.jpg."""
+    path = shared_data / "samples" / "aniseg_799905.jpg"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return path

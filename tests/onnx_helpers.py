@@ -9,20 +9,22 @@ import numpy as np
 from posefinder.models import onnx_graphs, weights
 
 
-def template_for(builder: str, input_size: int, variant: str = ""):
-    """(path, meta) of the committed template of a builder at a size, or None."""
+def template_for(builder: str, input_size: int, variant: str = "", kwargs: dict | None = None):
+    """(path, meta) of the committed template of a builder at a size (whose keywords include kwargs), or None."""
     import onnx
 
     for path in sorted(onnx_graphs.template_dir().glob(f"{builder}-{input_size}{'-' + variant if variant else ''}-*.onnx")):
         meta = onnx_graphs.template_meta(onnx.load(str(path)))
-        if meta["builder"] == builder and meta["variant"] == variant:
+        if meta["builder"] == builder and meta["variant"] == variant and all(
+            meta["kwargs"].get(k) == v for k, v in (kwargs or {}).items()
+        ):
             return path, meta
     return None
 
 
-def random_weights(template_path: Path, seed: int) -> dict[str, np.ndarray]:
+def random_weights(template_path: Path, seed: int, gain: float = 1.0) -> dict[str, np.ndarray]:
     """Random weights of every weight a template names (batch norm: unit variance, zero mean), plus the
-    batch-norm step counters a torch state dict has."""
+    batch-norm step counters a torch state dict has. gain scales the convolutions' He-normal weights."""
     import onnx
 
     model = onnx.load(str(template_path))
@@ -40,7 +42,7 @@ def random_weights(template_path: Path, seed: int) -> dict[str, np.ndarray]:
             value = rng.normal(0, 0.1, shape)
         elif len(shape) > 1:
             fan_in = int(np.prod(shape[1:]))
-            value = rng.normal(0, np.sqrt(2.0 / fan_in), shape)
+            value = rng.normal(0, gain * np.sqrt(2.0 / fan_in), shape)
         else:
             value = rng.normal(1.0 if init.name.endswith("weight") else 0.0, 0.1, shape)
         out[init.name] = value.astype(dtype)
@@ -58,7 +60,7 @@ def numpy_model_file(folder: Path, *, name: str = "np-small", seed: int = 0, seg
     components = {"pose": {"builder": "pose_matching", "kwargs": pose_t[1]["kwargs"]}}
     state = {f"pose.{k}": v for k, v in random_weights(pose_t[0], seed).items()}
     if segmenter:
-        seg_t = template_for("segmenter", 256, "os8")
+        seg_t = template_for("segmenter", 256, "os8", kwargs={"depth": 50, "width": 16})
         assert seg_t is not None, "resources/onnx lacks the segmenter template at 256 px, output stride 8"
         components["segmenter"] = {"builder": "segmenter", "kwargs": seg_t[1]["kwargs"]}
         state.update({f"segmenter.{k}": v for k, v in random_weights(seg_t[0], seed + 1).items()})

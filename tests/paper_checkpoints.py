@@ -103,10 +103,10 @@ class SegmenterRef(nn.Module):
         return torch.softmax(self.final_head(torch.cat([out, normed], 1)), 1)[:, 1]
 
 
-def randomise(module: nn.Module, seed: int, size: tuple[int, int] = (256, 256)) -> nn.Module:
+def randomise(module: nn.Module, seed: int, size: tuple[int, int] = (256, 256), batch=None) -> nn.Module:
     """Random weights of trained-network magnitudes, eval mode: random batch-norm affine parameters, and
-    running statistics measured on a random batch (so that activations stay near unit scale, as in a
-    trained network, and 1e-5 comparisons mean something)."""
+    running statistics measured on a random batch, or on `batch` (N >= 2, e.g. real images) (so that
+    activations stay near unit scale, as in a trained network, and 1e-5 comparisons mean something)."""
     gen = torch.Generator().manual_seed(seed)
     norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
     with torch.no_grad():
@@ -116,7 +116,7 @@ def randomise(module: nn.Module, seed: int, size: tuple[int, int] = (256, 256)) 
             m.reset_running_stats()
             m.momentum = None  # cumulative: the statistics of the calibration batch
         module.train()
-        module(torch.rand(2, 3, *size, generator=gen))
+        module(torch.rand(2, 3, *size, generator=gen) if batch is None else batch)
         for m in norms:
             m.momentum = 0.1
     return module.eval()

@@ -30,8 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The extras a development environment installs (the tests, training, the ANN index, the painting
-#: applications' file formats, the linters).
-EXTRAS = ("test", "train", "ann", "formats", "lint")
+#: applications' file formats, the linters, Ray for cluster indexing).
+EXTRAS = ("test", "train", "ann", "formats", "lint", "cluster")
 #: The folders mapped onto posefinder.<room> (setup.py's ROOMS).
 ROOMS = ("app", "models", "build", "resources")
 LINKS = "posefinder-links"  # the link tree's folder inside the environment

@@ -1,6 +1,6 @@
 """`posefinder models`: the estimator chain (what auto-pose uses, and why the others cannot run) and the
-installed model files: list, install, import (the authors' released checkpoints), info, remove, fetch
-keypoint-rcnn."""
+installed model files: list, install, import (the authors' released checkpoints), info, use (the model
+auto-pose uses), remove, fetch keypoint-rcnn."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-HELP = "list, install, import, inspect and remove pose models; fetch Keypoint R-CNN's weights"
+HELP = "list, install, import, inspect, choose and remove pose models; fetch Keypoint R-CNN's weights"
 
 FETCHABLE = ("keypoint-rcnn",)
 
@@ -27,6 +27,9 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("info", help="an installed model's card (architecture, sizes, training data, metrics)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
+    p = sub.add_parser("use", help="make an installed model the one auto-pose uses (e.g. go back to the version a "
+                       "fine-tuned model came from)")
+    p.add_argument("name", metavar="NAME")
     p = sub.add_parser("remove", help="remove an installed model")
     p.add_argument("name", metavar="NAME")
     p = sub.add_parser("fetch", help="download pretrained weights with torchvision (keypoint-rcnn)")
@@ -44,6 +47,8 @@ def run(args) -> int:
         return _import(args.paths, args.json)
     if action == "info":
         return _info(args.name, args.json)
+    if action == "use":
+        return _use(args.name)
     if action == "remove":
         return _remove(args.name)
     return _fetch(args.what)
@@ -58,9 +63,10 @@ def _chain_state():
 
 
 def _installed_rows(store):
+    chosen = store.in_use_name()
     rows = []
     for m in store.list():
-        row = {"name": m.name, "path": str(m.weights_path), "ok": m.card is not None}
+        row = {"name": m.name, "path": str(m.weights_path), "ok": m.card is not None, "in_use": m.name == chosen}
         if m.card is None:
             row["error"] = m.error
         else:
@@ -78,6 +84,8 @@ def _installed_rows(store):
                 row["licence"] = m.card.extra.get("licence", {})
             if m.card.extra.get("tagger_classes"):
                 row["tagger_classes"] = len(m.card.extra["tagger_classes"])
+            if m.card.extra.get("lineage"):
+                row["fine_tuned_from"] = m.card.extra["lineage"].get("base", {}).get("name")
         rows.append(row)
     return rows
 
@@ -122,7 +130,12 @@ def _list(as_json: bool) -> int:
         seg = "with segmenter" if row["segmenter"] else "no segmenter"
         metrics = ", ".join(f"{k} {v}" for k, v in row["metrics"].items()) or "no metrics measured"
         tags = f", tagger ({row['tagger_classes']} tags)" if row.get("tagger_classes") else ""
-        print(f"  {row['name']}  {row['architecture']}, {seg}{tags}, installed {row['installed_at'][:19]}, {metrics}")
+        chosen = "  [in use: chosen with `posefinder models use`]" if row["in_use"] else ""
+        print(f"  {row['name']}  {row['architecture']}, {seg}{tags}, installed {row['installed_at'][:19]}, {metrics}"
+              f"{chosen}")
+        if row.get("fine_tuned_from"):
+            print(f"      fine-tuned from {row['fine_tuned_from']!r} on the artist's corrections "
+                  f"(`posefinder models use {row['fine_tuned_from']}` goes back to it)")
         for line in _provenance_lines(row):
             print(f"      {line}")
     return 0
@@ -244,10 +257,25 @@ def _info(name: str, as_json: bool) -> int:
         print(f"  tagger:         {len(classes)} tags ({', '.join(classes[:5])}, ...)")
     for i, line in enumerate(_provenance_lines(card.extra)):
         print(f"  {'provenance:' if i == 0 else '':<15} {line}")
+    lineage = card.extra.get("lineage")
+    if lineage:
+        held = lineage.get("held_out_metrics", {})
+        figures = ", ".join(f"{k} {held.get('before', {}).get(k)} -> {held.get('after', {}).get(k)}"
+                            for k in ("oks50", "oks75", "pckh50"))  # fmt: skip
+        print(f"  lineage:        fine-tuned from {' -> '.join(lineage.get('ancestors', []))} on {lineage.get('train')} "
+              f"corrections of {lineage.get('library')} ({lineage.get('held_out')} held out: {figures})")
     if card.description:
         print(f"  description:    {card.description}")
     print(f"  created:        {card.created} (PoseFinder {card.posefinder_version})")
     print(f"  installed:      {card.extra.get('installed_at', '')} from {card.extra.get('installed_from', '')}")
+    return 0
+
+
+def _use(name: str) -> int:
+    from posefinder.models.weights import ModelStore
+
+    model = ModelStore().use(name)  # ModelError when absent or broken: nothing changes
+    print(f"auto-pose now uses {model.name!r} ({model.architecture})")
     return 0
 
 

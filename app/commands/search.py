@@ -26,6 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--not-tag", action="append", default=[], metavar="TAG", help="only images without this tag")
     parser.add_argument("--min-score", type=float, metavar="S",
                         help="a tag counts at score >= S (default: the tagger's threshold, 0.5 for the paper's)")
+    parser.add_argument("--characters", choices=("one", "several"),
+                        help="only images with one character (solo figures) or with several")
     parser.add_argument("--pose-index", type=int, default=0, metavar="N",
                         help="which pose of the file to use when it holds several (default 0, the first)")
     parser.add_argument("--json", action="store_true", help="print a JSON array, best first")
@@ -70,7 +72,7 @@ def run(args) -> int:
     flt = TagFilter(tuple(args.tag), tuple(args.not_tag), args.min_score)
     with Library.open(args.library, readonly=True) as lib:
         check_tags_known(lib._con(), [*args.tag, *args.not_tag])
-        results = lib.search(query, k=args.k, folder=args.folder, tags=flt)
+        results = lib.search(query, k=args.k, folder=args.folder, tags=flt, characters=args.characters)
         tags = lib.image_tags({r.image_id for r in results}, args.min_score) if args.json else {}
     if args.json:
         items = [json.dumps({**_as_json(i, r), "tags": _tags_json(tags.get(r.image_id, []))})

@@ -469,21 +469,21 @@ class MainWindow(QMainWindow):
 
     # -- help ------------------------------------------------------------------------------------------------
     def _show_models(self) -> None:
-        from posefinder.models.estimators import chain
+        """Help > Pose Models…: the chain, the installed models (the one in use chosen here), importing the
+        paper's models, and improving auto-pose from the library's corrections (app/gui/models_dialog.py)."""
+        dialog = self.models_dialog()
+        dialog.exec()
+        if dialog.task is None:  # a fine-tuning still stopping lets the dialog go when it has (dialog._done)
+            dialog.deleteLater()
 
-        lines = []
-        for a in chain.describe_chain():
-            state = "available" if a.available else f"unavailable: {a.reason} {a.how_to_fix}".strip()
-            lines.append(f"• {a.name}: {state}")
-        if not any(a.available for a in chain.describe_chain()):
-            lines.append("\n" + chain.NO_MODEL_MESSAGE)
-        box = QMessageBox(QMessageBox.Icon.Information, "Pose models", "\n".join(lines) or chain.NO_MODEL_MESSAGE,
-                          QMessageBox.StandardButton.Close, self)  # fmt: skip
-        from_zip = box.addButton("Import the paper's models…", QMessageBox.ButtonRole.ActionRole)
-        from_folder = box.addButton("…from a folder", QMessageBox.ButtonRole.ActionRole)
-        box.exec()
-        if box.clickedButton() in (from_zip, from_folder):
-            self.paper_import.ask(folder=box.clickedButton() is from_folder)
+    def models_dialog(self):
+        """A new pose models dialog on the open library (not shown)."""
+        from posefinder.app.gui.models_dialog import PoseModelsDialog
+
+        dialog = PoseModelsDialog(self, self.library, self.tasks.start)
+        dialog.modelChanged.connect(self.auto_poser.reload_model)
+        dialog.importRequested.connect(lambda folder: self.paper_import.ask(folder=folder))
+        return dialog
 
     @property
     def paper_import(self):

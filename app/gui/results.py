@@ -63,6 +63,12 @@ ORIENTATION_CHOICES: tuple[tuple[str, float], ...] = (
     ("Similar rotation", 0.5),
     ("Same rotation", 2.0),
 )
+#: the character-count filter: label, Library.search's characters
+CHARACTER_CHOICES: tuple[tuple[str, str | None], ...] = (
+    ("Solo or group", None),
+    ("Solo", "one"),
+    ("Group", "several"),
+)
 
 
 def display_name(result) -> str:
@@ -472,7 +478,7 @@ def reveal_in_folder(path: Path) -> bool:
 
 # -- filters ---------------------------------------------------------------------------------------------------
 class FilterBar(QFrame):
-    """The results filters: folder, mirror, number of results, orientation; and the tile size."""
+    """The results filters: folder, mirror, orientation, characters, tags, number of results; and the tile size."""
 
     changed = Signal()
     tileSizeChanged = Signal(int)
@@ -504,6 +510,11 @@ class FilterBar(QFrame):
         )
         for label, weight in ORIENTATION_CHOICES:
             self.orientation_combo.addItem(label, weight)
+        self.characters_combo = QComboBox()
+        self.characters_combo.setObjectName("charactersFilter")
+        self.characters_combo.setToolTip("Solo: only images with one character; Group: only images with two or more")
+        for label, value in CHARACTER_CHOICES:
+            self.characters_combo.addItem(label, value)
         # the thumbnail size slider lives in the window's status bar (where image browsers keep it)
         self.tile_slider = QSlider(Qt.Orientation.Horizontal)
         self.tile_slider.setObjectName("tileSize")
@@ -517,7 +528,9 @@ class FilterBar(QFrame):
         lay.addWidget(self.folder_combo, 1)
         lay.addWidget(self.mirror_box)
         lay.addWidget(self.orientation_combo)
+        lay.addWidget(self.characters_combo)
         self.tag_edit = TagFilterEdit()
+        self.tag_edit.setMinimumWidth(150)
         lay.addWidget(self.tag_edit, 1)
         k_label = QLabel("Show")
         k_label.setObjectName("muted")
@@ -531,6 +544,7 @@ class FilterBar(QFrame):
         self.mirror_box.toggled.connect(lambda _b: self.changed.emit())
         self.k_spin.valueChanged.connect(lambda _v: self.changed.emit())
         self.orientation_combo.currentIndexChanged.connect(lambda _i: self.changed.emit())
+        self.characters_combo.currentIndexChanged.connect(lambda _i: self.changed.emit())
         self.tile_slider.valueChanged.connect(self.tileSizeChanged.emit)
         self.tag_edit.changed.connect(self.changed.emit)
 
@@ -562,6 +576,13 @@ class FilterBar(QFrame):
     def tag_filter(self):
         """The TagFilter the tag field describes (empty: no tag filter)."""
         return self.tag_edit.tag_filter()
+
+    def characters(self) -> str | None:
+        """The character-count filter: None (any), "one" or "several" (Library.search's characters)."""
+        return self.characters_combo.currentData()
+
+    def set_characters(self, characters: str | None) -> None:
+        self.characters_combo.setCurrentIndex(max(self.characters_combo.findData(characters), 0))
 
     def folder(self) -> Path | None:
         data = self.folder_combo.currentData()

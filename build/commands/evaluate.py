@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
                       help="seed of the synthetic set; keep it apart from training seeds (default 1000)")
     data.add_argument("--synthetic-size", type=int, default=256, metavar="PX",
                       help="side of the synthetic images (default 256)")
+    data.add_argument("--synthetic-style", default="default", metavar="STYLE",
+                      help="drawing style of the synthetic set: a name of posefinder.build.synthetic.STYLES (default, "
+                           "chibi-ink: chibi proportions, heavy ink lines, robes) (default default)")
     data.add_argument("--save-synthetic", type=Path, metavar="DIR",
                       help="also write the synthetic set (PNG images + COCO ground truth) there, e.g. to predict "
                            "with another tool and evaluate its --predictions")
@@ -53,11 +56,18 @@ def load_set(args):
             raise TrainingError("--synthetic needs at least one figure")
         from posefinder.build.data.pose import SyntheticPoseDataset
 
-        ds = SyntheticPoseDataset(args.synthetic, args.synthetic_seed, size=(args.synthetic_size,) * 2)
+        from posefinder.build.synthetic import STYLES
+
+        style = getattr(args, "synthetic_style", "default")
+        if style not in STYLES:
+            raise TrainingError(f"--synthetic-style {style!r}: known styles are {', '.join(STYLES)}")
+        ds = SyntheticPoseDataset(args.synthetic, args.synthetic_seed, size=(args.synthetic_size,) * 2,
+                                  render_kwargs={"style": style} if style != "default" else None)  # fmt: skip
         items = []
         for i in range(len(ds)):
             image, pose = ds.item(i)
-            items.append((f"synthetic-s{args.synthetic_seed}-{i:06d}.png", image, pose))
+            items.append((f"synthetic-{style}-s{args.synthetic_seed}-{i:06d}.png" if style != "default"
+                          else f"synthetic-s{args.synthetic_seed}-{i:06d}.png", image, pose))
         if args.save_synthetic is not None:
             _save_set(items, args.save_synthetic)
         return items
@@ -161,7 +171,7 @@ def run(args) -> int:
     metrics = evaluate_poses([it[2] for it in items], preds, keypoints)
     obj = metrics.to_dict()
     if args.synthetic:
-        obj["set"] = {"synthetic": args.synthetic, "seed": args.synthetic_seed}
+        obj["set"] = {"synthetic": args.synthetic, "seed": args.synthetic_seed, "style": args.synthetic_style}
     else:
         obj["set"] = {"file": str(args.data)}
     obj["bbox"] = args.bbox if args.predictions is None else "predictions"

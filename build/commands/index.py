@@ -28,10 +28,18 @@ def add_arguments(parser) -> None:
                         help="images per library transaction; an interruption loses at most these (default: 4 "
                              "batches per device, at least 64)")
     parser.add_argument("--no-thumbnails", action="store_true", help="do not write thumbnails")
+    cluster = parser.add_argument_group("on a Ray cluster (the cluster extra: pip install 'posefinder[cluster]')")
+    cluster.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                         help="estimate on Ray: without ADDRESS a local Ray instance, with one (auto, or HOST:PORT "
+                              "of `ray start --head`) a running cluster; the folders and a model file must be at the "
+                              "same path on every node. --device is then auto, cuda (one actor per GPU) or cpu")
+    cluster.add_argument("--actors", type=int, default=None, metavar="N",
+                         help="estimation actors (default: one per GPU of the cluster, else one per CPU but one)")
+    cluster.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="N",
+                         help="CPUs each estimation actor reserves on a CPU cluster (default 1)")
 
 
 def run(args) -> int:
-    from posefinder.build.indexing import BatchRunner, parse_devices, resolve_estimator
     from posefinder.models.errors import LibraryError
     from posefinder.models.library import Library
 
@@ -40,17 +48,52 @@ def run(args) -> int:
             raise LibraryError(f"{f}: no such folder")
     if args.batch_size < 1 or args.workers < 0 or (args.commit_every is not None and args.commit_every < 1):
         raise LibraryError("--batch-size and --commit-every must be at least 1, --workers at least 0")
+    ray_runner = _ray_runner(args) if args.ray else None
+    runner, estimators = (ray_runner, None) if ray_runner is not None else _local_runner(args)
+    try:
+        return _index(args, runner, estimators, Library)
+    finally:
+        if ray_runner is not None:
+            ray_runner.close()
+
+
+def _local_runner(args):
+    from posefinder.build.indexing import BatchRunner, parse_devices, resolve_estimator
+    from posefinder.models.errors import LibraryError
+
     try:
         devices = parse_devices(args.device)
     except ValueError as exc:
         raise LibraryError(f"--device: {exc}") from None
     estimators = [resolve_estimator(args.model, device=d) for d in devices]
-    runner = BatchRunner(estimators, batch_size=args.batch_size, workers=args.workers)
+    return BatchRunner(estimators, batch_size=args.batch_size, workers=args.workers), estimators
+
+
+def _ray_runner(args):
+    from posefinder.build.cluster import RayRunner, check_reachable, import_ray
+    from posefinder.build.indexing import resolve_estimator
+    from posefinder.models.errors import LibraryError
+
+    import_ray()  # says how to install it before anything is loaded
+    if args.actors is not None and args.actors < 1:
+        raise LibraryError("--actors must be at least 1")
+    address = None if args.ray == "local" else args.ray
+    check_reachable(address)
+    resolve_estimator(args.model, device="cpu")  # a model that cannot load fails here, in one line, not on every actor
+    return RayRunner(args.model, address=address, device=args.device, batch_size=args.batch_size, actors=args.actors,
+                     cpus_per_actor=args.cpus_per_actor, thumbnails=not args.no_thumbnails, progress=True)  # fmt: skip
+
+
+def _index(args, runner, estimators, Library) -> int:
+    from posefinder.models.errors import LibraryError
+
     created = not (args.library / "library.sqlite").exists()
     started = time.perf_counter()
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
+        if args.ray:  # the runner's bar counts images done, failed and left
+            return
         now = time.perf_counter()
         if done == total or now - last[0] > 2.0:
             last[0] = now
@@ -71,8 +114,9 @@ def run(args) -> int:
         counts = lib.counts()
     elapsed = time.perf_counter() - started
     print(report.summary())
+    where = runner.describe() if estimators is None else ", ".join(getattr(e, "device", "cpu") for e in estimators)
     print(f"library: {counts.images} images, {counts.poses} poses; {runner.images_seen} images estimated in "
-          f"{elapsed:.1f} s on {', '.join(getattr(e, 'device', 'cpu') for e in estimators)}")
+          f"{elapsed:.1f} s on {where}")
     if report.unavailable_line():
         print(f"posefinder-train: {report.unavailable_line()}", file=sys.stderr)
     if report.skipped:

@@ -15,14 +15,18 @@ from pathlib import Path
 
 HELP = "export the weightless ONNX templates of resources/onnx from the torch networks (or --check them)"
 
-#: (builder, preset, input size, variants): the networks the templates cover. Segmenters at the
+#: (builder, preset, keywords, input size, variants): the networks the templates cover. Segmenters at the
 #: input size the cards default to (256), at output strides 8 and 16 (inference.segmenter_output_stride).
+#: Preset "chen2022" is what `posefinder models import` builds for the authors' released models (their
+#: pose net without antialiasing, their depth-101 segmenter head: models/checkpoints/importer.py).
 TEMPLATES = (
-    ("pose_matching", "paper", None, ("",)),
-    ("pose_concat", "paper", None, ("",)),
-    ("pose_matching", "small", None, ("",)),
-    ("segmenter", "paper", 256, ("os8", "os16")),
-    ("segmenter", "small", 256, ("os8", "os16")),
+    ("pose_matching", "paper", {}, None, ("",)),
+    ("pose_concat", "paper", {}, None, ("",)),
+    ("pose_matching", "small", {}, None, ("",)),
+    ("segmenter", "paper", {}, 256, ("os8", "os16")),
+    ("segmenter", "small", {}, 256, ("os8", "os16")),
+    ("pose_matching", "chen2022", "POSE_KWARGS", None, ("",)),
+    ("segmenter", "chen2022", "SEGMENTER_KWARGS", 256, ("os8", "os16")),
 )
 
 
@@ -37,14 +41,18 @@ def add_arguments(parser) -> None:
 def specs(only=()):
     """(label, network, spec) of every template (networks with random weights; nothing downloaded)."""
     from posefinder.models import nets
+    from posefinder.models.checkpoints import importer
     from posefinder.models.onnx_export import prepared
 
-    for builder, preset, size, variants in TEMPLATES:
+    for builder, preset, kwargs, size, variants in TEMPLATES:
         label = f"{builder}-{preset}"
         if only and label not in only:
             continue
+        if isinstance(kwargs, str):  # the importer's keywords, named so that both use the same
+            kwargs = getattr(importer, kwargs)
         for variant in variants:
-            module = nets.create_model(builder, preset=preset)
+            known = preset in nets.PRESETS.get(builder, {})
+            module = nets.create_model(builder, preset=preset if known else None, **kwargs)
             spec = {"builder": builder, "kwargs": module.build_spec["kwargs"],
                     "input_size": int(size or module.input_size), "variant": variant}  # fmt: skip
             yield f"{label}{'-' + variant if variant else ''}", prepared(module, spec), spec

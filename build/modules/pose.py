@@ -57,6 +57,9 @@ class PoseModule(L.LightningModule):
     train_sources trains the tagger trunk too (for random-init runs; the paper keeps its trained tagger
     frozen); tagger_state: a trained tagger's state dict loaded into the trunk; max_time_s: the run's time
     limit (Trainer max_time), over which the cosine schedule anneals when time runs out before the steps.
+    net: an already built (trained) network of the architecture to train on, instead of a new one from
+    the builder (fine-tuning). matcher_weight 0 builds no task source: the matcher of a feature matching
+    network then learns from the heatmap loss alone (fine-tuning has no Keypoint R-CNN to match).
     """
 
     def __init__(
@@ -74,22 +77,28 @@ class PoseModule(L.LightningModule):
         smoothing: float = DEFAULT_SMOOTHING,
         max_time_s: float | None = None,
         tagger_state: dict[str, torch.Tensor] | None = None,
+        net: Any = None,
     ) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {architecture!r}")
         if schedule not in ("cosine", "constant"):
             raise ValueError("schedule must be 'cosine' or 'constant'")
-        self.save_hyperparameters(ignore=["tagger_state"])
+        self.save_hyperparameters(ignore=["tagger_state", "net"])
         self.architecture = architecture
-        self.net = nets.create_model(ARCHITECTURES[architecture], preset=preset, **dict(net_kwargs or {}))
+        if net is not None:  # a trained network to go on training (fine-tuning: build/finetune.py)
+            if nets.ARCHITECTURES.get(getattr(net, "architecture", "")) != ARCHITECTURES[architecture]:
+                raise ValueError(f"the network given is a {getattr(net, 'architecture', '?')} one, not {architecture}")
+            self.net = net
+        else:
+            self.net = nets.create_model(ARCHITECTURES[architecture], preset=preset, **dict(net_kwargs or {}))
         if tagger_state is not None:
             self.net.tagger.load_tagger_weights(tagger_state)
         self.net.train_sources = bool(train_sources)
         if train_sources:
             self.net.tagger.requires_grad_(True)
         self.task = None
-        if architecture == "matching":
+        if architecture == "matching" and matcher_weight > 0:  # weight 0: the matcher learns from the heatmaps only
             self.task = nets.create_model("task_source", preset=task_preset, **dict(task_kwargs or {}))
             self.task.requires_grad_(False)
             self.task.eval()
@@ -118,9 +127,10 @@ class PoseModule(L.LightningModule):
         """(heatmap logits, {"loss", "heatmap_bce"[, "matcher_mse"]}) of a batch."""
         x = batch["image"]
         out: dict[str, torch.Tensor] = {}
-        if self.architecture == "matching":
-            if self.task is None:  # never: __init__ makes it for this architecture
-                raise RuntimeError("the matching architecture needs its task source")
+        if self.architecture == "matching" and self.task is None:  # matcher_weight 0: no matching target
+            logits = self.net(x)
+        elif self.architecture == "matching":
+            assert self.task is not None
             pred = self.net.forward_train(x)
             with torch.no_grad():
                 target = self.task(x)["keypoint_features"]

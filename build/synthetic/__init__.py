@@ -21,6 +21,7 @@ from posefinder.build.synthetic.figure import SyntheticFigure, figure_rng, figur
 from posefinder.build.synthetic.kinematics import ANGLE_NAMES, LIMITS_DEG, BodyPose, Proportions
 from posefinder.build.synthetic.poses import TEMPLATES, sample_pose
 from posefinder.build.synthetic.prior import PosePrior
+from posefinder.build.synthetic.style import STYLES, RenderStyle
 
 
 
@@ -38,6 +39,8 @@ __all__ = [
     "ANGLE_NAMES",
     "LIMITS_DEG",
     "PosePrior",
+    "RenderStyle",
+    "STYLES",
     "TEMPLATES",
     "BodyPose",
     "Proportions",

@@ -219,7 +219,8 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
         if not man and sleeves == "short":
             f = outfit.sleeve_length
             r_end = prop.r_shoulder + (prop.r_elbow - prop.r_shoulder) * f
-            parts.append(capsule(f"{s}_sleeve", sh, sh + (el - sh) * f, prop.r_shoulder * 1.2, r_end * 1.2, "top",
+            k = outfit.sleeve_scale
+            parts.append(capsule(f"{s}_sleeve", sh, sh + (el - sh) * f, prop.r_shoulder * k, r_end * k, "top",
                                  after=(f"{s}_upper_arm", f"{s}_shoulder_ball")))  # fmt: skip
         if not man and sleeves == "long":
             parts.append(capsule(f"{s}_cuff", wr + (el - wr) * 0.14, wr + (el - wr) * 0.02, prop.r_wrist * 1.45,
@@ -260,7 +261,7 @@ def build_body(sk: Skeleton3D, prop: Proportions, outfit: Outfit, rng: np.random
         pl = P["left_hip"] + (P["left_knee"] - P["left_hip"]) * f
         pr = P["right_hip"] + (P["right_knee"] - P["right_hip"]) * f
         r_f = prop.r_hip + (prop.r_knee - prop.r_hip) * f
-        flare = rng.uniform(0.0, 0.05) * f
+        flare = rng.uniform(0.0, 0.05) * f if outfit.skirt_flare is None else outfit.skirt_flare
         c = (pl + pr) / 2
         rx = np.linalg.norm(pl - pr) / 2 + r_f * 1.25 + flare
         ry = r_f * 1.25 + flare * 0.8

@@ -15,7 +15,7 @@ from posefinder.build.synthetic.head import SKIN, draw_head
 from posefinder.build.synthetic.kinematics import BodyPose, Proportions, forward_kinematics, sample_proportions
 from posefinder.build.synthetic.poses import sample_pose
 from posefinder.build.synthetic.shapes import Shape, fill, project_part, stroke
-from posefinder.build.synthetic.style import HAIR_STYLES, Outfit, sample_outfit, shade
+from posefinder.build.synthetic.style import HAIR_STYLES, STYLES, Outfit, RenderStyle, sample_outfit, shade
 from posefinder.build.synthetic.visibility import occluded
 from posefinder.models import skeleton
 from posefinder.models.pose import OCCLUDED, VISIBLE, Pose
@@ -153,6 +153,7 @@ def render_figure(
     proportions: Proportions | None = None,
     outfit: Outfit | None = None,
     prior=None,
+    style: RenderStyle | str | None = None,
 ) -> SyntheticFigure:
     """Draw one figure in an image of size (width, height).
 
@@ -160,8 +161,16 @@ def render_figure(
     (default: sample_pose(rng, kind, prior)), or a 2D Pose to imitate (lifted as prior.lift_pose does, and
     seen from the view that draws it; it needs both shoulders and hips); background: "random", a
     backgrounds.KINDS name, an (H, W, 3) uint8 image, or None for white; margin: the least empty border,
-    as a fraction of the shorter side. view, proportions, outfit: fixed instead of random.
+    as a fraction of the shorter side. view, proportions, outfit: fixed instead of random. style: a
+    RenderStyle or the name of one in style.STYLES (proportions, line weight, palette, costume shapes); the
+    default draws the figures it always drew.
     """
+    if isinstance(style, str):
+        if style not in STYLES:
+            raise ValueError(f"unknown style {style!r}; known: {', '.join(STYLES)}")
+        style = STYLES[style]
+    if style is not None and style.is_default:
+        style = None
     rng = _rng(seed)
     w, h = int(size[0]), int(size[1])
     if isinstance(pose, Pose):
@@ -174,8 +183,15 @@ def render_figure(
         body_pose.extra["view"] = lifted.view
     else:
         body_pose = pose.clipped() if pose is not None else sample_pose(rng, kind=kind, prior=prior)
-    prop = proportions if proportions is not None else sample_proportions(rng)
+    if proportions is not None:
+        prop = proportions
+    elif style is not None:
+        prop = style.restyle_proportions(sample_proportions(rng, style.heads))
+    else:
+        prop = sample_proportions(rng)
     look = outfit if outfit is not None else sample_outfit(rng)
+    if style is not None and outfit is None:
+        look = style.restyle_outfit(look, rng)
     sk = forward_kinematics(body_pose, prop)
     body = build_body(sk, prop, look, rng)
     if view is not None:
@@ -208,9 +224,9 @@ def render_figure(
     head_labels = None
     for s in draw_order(shapes):
         if s.part.name == "head":
-            style = HAIR_STYLES.get(look.hair) if "hair" in by_name else None
+            hair_style = HAIR_STYLES.get(look.hair) if "hair" in by_name else None
             dark = tuple(look.outline_dark or shade(look.color("hair"), 0.42))
-            head_labels = draw_head(canvas, s, by_name.get("hair"), style, look.colors, outline_px, dark,
+            head_labels = draw_head(canvas, s, by_name.get("hair"), hair_style, look.colors, outline_px, dark,
                                     look.light_dir, look.shading)  # fmt: skip
             continue
         if s.part.name in _FACE_FEATURES and not _on_skin(head_labels, s.center):

@@ -195,9 +195,10 @@ class Proportions:
         return Proportions(**vals, extra=dict(self.extra))
 
 
-def sample_proportions(rng: np.random.Generator) -> Proportions:
-    """Proportions from child-like (5 heads tall) to tall (8 heads), slim to stocky."""
-    heads = rng.uniform(5.0, 8.0)
+def sample_proportions(rng: np.random.Generator, heads_range: tuple[float, float] = (5.0, 8.0)) -> Proportions:
+    """Proportions from child-like (5 heads tall) to tall (8 heads), slim to stocky; heads_range sets how
+    many heads tall (e.g. (2.5, 3.5): chibi figures, whose limbs are as short as a 5-head figure's)."""
+    heads = rng.uniform(*heads_range)
     t = (heads - 5.0) / 3.0  # 0 child-like .. 1 tall
     head_h = 1.0 / heads
     head_w = head_h * rng.uniform(0.74, 0.86) * (1.04 - 0.06 * t)

@@ -1,9 +1,11 @@
-"""How a synthetic figure looks: skin, hair and clothing colours, clothing pieces, outline and shading."""
+"""How a synthetic figure looks: skin, hair and clothing colours, clothing pieces, outline and shading; and
+RenderStyle, the knobs of a drawing style (proportions, line weight, palette, costume shapes) that make a
+set of figures look like another artist's (benchmarks/finetune_corrections.py)."""
 
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -89,6 +91,8 @@ class Outfit:
     cape: bool = False
     cape_length: float = 0.5  # of the height
     scarf: bool = False
+    sleeve_scale: float = 1.2  # short sleeves' radius, of the arm's
+    skirt_flare: float | None = None  # extra width at the skirt's hem, of the height (None: a small random one)
     outline_px: float = 1.5  # outline width as a fraction of 256 px images (scaled with the image)
     outline_dark: tuple[int, int, int] | None = (25, 20, 30)  # None: each part outlined in its own dark shade
     shading: bool = True
@@ -151,3 +155,87 @@ def sample_outfit(rng: np.random.Generator) -> Outfit:
         shading=bool(rng.random() < 0.75),
         light_dir=light,
     )
+
+
+#: Palettes a RenderStyle may ask for: "random" (sample_outfit's colours), "mono" (every material a shade of
+#: one hue), "ink" (line art: paper-white fills, black lines, no shading).
+PALETTES = ("random", "mono", "ink")
+#: Costumes a RenderStyle may ask for: "random" (sample_outfit's pieces) or "robe" (a flared robe to below the
+#: knees, puffed sleeves, boots and a cape: the legs and arms' outlines mostly hidden).
+COSTUMES = ("random", "robe")
+
+
+@dataclass(frozen=True)
+class RenderStyle:
+    """A drawing style: the proportions, line weight, palette and costume shapes of a set of figures.
+
+    The default draws what render_figure always drew (nothing changes, the random draws included); another
+    style restyles each figure's sampled proportions and outfit (heads: figure height in heads; limb_scale:
+    limb and torso thickness; line_weight: outline width range in pixels at 256 px; palette and costume:
+    see PALETTES and COSTUMES).
+    """
+
+    name: str = "default"
+    heads: tuple[float, float] = (5.0, 8.0)
+    limb_scale: float = 1.0
+    line_weight: tuple[float, float] | None = None
+    palette: str = "random"
+    costume: str = "random"
+
+    def __post_init__(self) -> None:
+        if self.palette not in PALETTES:
+            raise ValueError(f"palette must be one of {', '.join(PALETTES)}, not {self.palette!r}")
+        if self.costume not in COSTUMES:
+            raise ValueError(f"costume must be one of {', '.join(COSTUMES)}, not {self.costume!r}")
+        if not 1.5 <= self.heads[0] <= self.heads[1] <= 10:
+            raise ValueError(f"heads must be a range within 1.5 .. 10 heads tall, got {self.heads}")
+        if self.limb_scale <= 0:
+            raise ValueError("limb_scale must be positive")
+
+    @property
+    def is_default(self) -> bool:
+        return self == RenderStyle(name=self.name)
+
+    def restyle_proportions(self, prop):
+        """The proportions with limbs and torso thickened by limb_scale."""
+        if self.limb_scale == 1.0:
+            return prop
+        k = self.limb_scale
+        names = ("r_neck", "r_shoulder", "r_elbow", "r_wrist", "r_hip", "r_knee", "r_ankle", "waist_hw", "chest_hd",
+                 "pelvis_hd")  # fmt: skip
+        return replace(prop, **{n: getattr(prop, n) * k for n in names})
+
+    def restyle_outfit(self, outfit: Outfit, rng: np.random.Generator) -> Outfit:
+        """The outfit in this style's palette, line weight and costume."""
+        changes: dict = {}
+        if self.line_weight is not None:
+            changes["outline_px"] = float(rng.uniform(*self.line_weight))
+        if self.palette == "ink":
+            paper = _jitter(rng, (246, 244, 238), 6)
+            grey = shade(paper, 0.84)
+            colors = {m: paper for m in outfit.colors}
+            colors.update(hair=grey if rng.random() < 0.5 else (40, 38, 44), shoes=(40, 38, 44), eye=(30, 30, 34),
+                          eye_white=(255, 255, 255), mouth=(60, 50, 50), cuff=grey, joint=grey)  # fmt: skip
+            changes.update(colors=colors, outline_dark=(12, 10, 14), shading=False)
+        elif self.palette == "mono":
+            hue = rng.random()
+            colors = {}
+            for m in outfit.colors:
+                r, g, b = colorsys.hsv_to_rgb(hue, rng.uniform(0.3, 0.7), rng.uniform(0.35, 0.95))
+                colors[m] = (int(r * 255), int(g * 255), int(b * 255))
+            changes.update(colors=colors, outline_dark=None)
+        if self.costume == "robe" and not outfit.mannequin:
+            changes.update(legwear="skirt", skirt_length=1.0, skirt_flare=float(rng.uniform(0.08, 0.14)),
+                           sleeves="short", sleeve_length=1.0, sleeve_scale=float(rng.uniform(1.6, 2.0)), boots=True,
+                           boot_height=float(rng.uniform(0.6, 0.9)), cape=bool(rng.random() < 0.6),
+                           cape_length=float(rng.uniform(0.45, 0.7)))  # fmt: skip
+        return replace(outfit, **changes) if changes else outfit
+
+
+#: Named styles (posefinder-train and the benchmarks pick them by name).
+STYLES: dict[str, RenderStyle] = {
+    "default": RenderStyle(),
+    # another artist: chibi proportions, heavy ink lines on white fills, robes that hide the limbs' outlines
+    "chibi-ink": RenderStyle(name="chibi-ink", heads=(2.6, 3.6), limb_scale=1.35, line_weight=(4.0, 6.0),
+                             palette="ink", costume="robe"),
+}

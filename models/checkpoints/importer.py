@@ -42,6 +42,13 @@ CONCAT_SKIPPED = (
 )
 
 
+#: The builders' keywords of the imported networks (paper-weights.md sections 3.1, 3.5): the pose net
+#: without antialiasing (sizes from the file's hyper_parameters, these where it has none), the segmenter
+#: at depth 101 with the authors' head. `posefinder-train onnx-templates` exports these variants.
+POSE_KWARGS = {"input_size": 256, "heatmap_size": 128, "tagger_input_size": 256, "antialias": False}
+SEGMENTER_KWARGS = {"depth": 101, "head": "chen2022"}
+
+
 @dataclass
 class Checkpoint:
     source: SourceFile
@@ -93,7 +100,9 @@ def _read(source: SourceFile) -> Checkpoint | str:
 
 def _target(builder: str, kwargs: dict, component: str, theirs: dict[str, LazyArray]):
     """(build spec, our key -> (shape, dtype)) of a component. With torch: the builder's own, built on the
-    meta device (nothing allocated); without: from the file through the key map (the store checks it)."""
+    meta device (nothing allocated); without: every keyword as the template of resources/onnx built for
+    these records it, and the shapes from the file through the key map (the store's install then checks
+    every weight against the template's graph)."""
     try:
         import torch
 
@@ -106,7 +115,7 @@ def _target(builder: str, kwargs: dict, component: str, theirs: dict[str, LazyAr
             if ours is not None:
                 shape = (1,) + array.shape[1:] if ours in ("refine.6.weight", "refine.6.bias") else array.shape
                 shapes[ours] = (tuple(shape), array.dtype.str)
-        return {"builder": builder, "kwargs": kwargs}, shapes
+        return {"builder": builder, "kwargs": template_kwargs(builder, kwargs)}, shapes
     with torch.device("meta"):
         module = nets.create_model(builder, **kwargs)
     dtypes = {torch.float32: "<f4", torch.int64: "<i8", torch.float16: "<f2", torch.float64: "<f8"}
@@ -114,10 +123,26 @@ def _target(builder: str, kwargs: dict, component: str, theirs: dict[str, LazyAr
     return module.build_spec, shapes
 
 
+def template_kwargs(builder: str, kwargs: dict, folder: Path | None = None) -> dict:
+    """Every keyword of a builder called with kwargs, its defaults included (what its build_spec records),
+    read without torch from the ONNX templates exported for such a network: the one set of keywords of the
+    templates of that builder that agree with kwargs; kwargs as given where none (or several) do."""
+    import onnx
+
+    from posefinder.models import onnx_graphs
+
+    found: dict[str, dict] = {}
+    for path in sorted((folder or onnx_graphs.template_dir()).glob(f"{builder}-*.onnx")):
+        meta = onnx_graphs.template_meta(onnx.load(str(path)), str(path))
+        if meta["builder"] == builder and all(meta["kwargs"].get(k, object()) == v for k, v in kwargs.items()):
+            found[json.dumps(meta["kwargs"], sort_keys=True)] = meta["kwargs"]
+    return next(iter(found.values())) if len(found) == 1 else dict(kwargs)
+
+
 def _pose_kwargs(ckpt: Checkpoint) -> dict:
     size = int(_hp(ckpt.hparams, "largs", "danbooru_coco", "size", default=256))
     heatmap = int(_hp(ckpt.hparams, "margs", "size", default=128))
-    return {"input_size": size, "heatmap_size": heatmap, "tagger_input_size": 256, "antialias": False}
+    return {**POSE_KWARGS, "input_size": size, "heatmap_size": heatmap}
 
 
 def _rulebook(tagger: Checkpoint, rulebooks: list[SourceFile]) -> tuple[SourceFile, list[str]] | str:
@@ -215,7 +240,7 @@ def _import_one(pose, segmenter, tagger, tagger_names, store, report: ImportRepo
         if role == "pose":
             builder, kwargs = "pose_matching", _pose_kwargs(ckpt)
         elif role == "segmenter":
-            builder, kwargs = "segmenter", {"depth": 101, "head": "chen2022"}
+            builder, kwargs = "segmenter", dict(SEGMENTER_KWARGS)
         else:
             builder, kwargs = "tagger", {"num_classes": int(ckpt.state["resnet.fc.weight"].shape[0])}
         spec, target = _target(builder, kwargs, role, ckpt.state)

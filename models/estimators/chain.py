@@ -1,7 +1,8 @@
 """The estimator chain of DESIGN.md: the first available estimator answers, in registry order.
 
-Order: installed paper models (feature-matching, then feature-concatenation), then torchvision's COCO
-Keypoint R-CNN, else none, with a message that says how to get a model. Each entry of ESTIMATORS is a
+Order: installed paper models (feature-matching, then feature-concatenation; the architecture of the model
+chosen with `posefinder models use NAME` first), then torchvision's COCO Keypoint R-CNN, else none, with a
+message that says how to get a model. Each entry of ESTIMATORS is a
 name, an availability check and a loader; `posefinder models list` shows them all.
 """
 
@@ -51,10 +52,22 @@ def _ensure_registered() -> None:
     from posefinder.models.estimators import registry  # noqa: F401  (registers on import)
 
 
+def ordered() -> list[ChainEntry]:
+    """The chain in the order auto-pose tries it: the registry's, except that the architecture of the model
+    chosen with `posefinder models use NAME` (weights.ModelStore.use) comes first."""
+    _ensure_registered()
+    from posefinder.models.weights import ModelStore
+
+    chosen = ModelStore().in_use()
+    if chosen is None:
+        return list(ESTIMATORS)
+    first = [e for e in ESTIMATORS if e.name == chosen.architecture]
+    return first + [e for e in ESTIMATORS if e.name != chosen.architecture]
+
+
 def describe_chain() -> list[Availability]:
     """Every estimator of the chain, in order, with whether it can run here and why not."""
-    _ensure_registered()
-    return [e.check() for e in ESTIMATORS]
+    return [e.check() for e in ordered()]
 
 
 def select_estimator(name: str | None = None, device: str = "cpu") -> Estimator:
@@ -73,7 +86,7 @@ def select_estimator(name: str | None = None, device: str = "cpu") -> Estimator:
                     raise ModelError(f"{name} is not available: {avail.reason}{fix}")
                 return e.load(device=device)
         return _load_installed(name, device)
-    for e in ESTIMATORS:
+    for e in ordered():
         if e.check().available:
             return e.load(device=device)
     raise ModelError(NO_MODEL_MESSAGE)

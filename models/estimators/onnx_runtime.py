@@ -5,7 +5,8 @@ Runtime is the fastest that keeps the outputs equal (see its output quoted in th
 It is an optional extra (`pip install posefinder[onnx]`: onnxruntime to run, onnx + onnxscript to export
 with torch's exporter). Where it is not installed, or for CUDA, the networks run in PyTorch.
 
-A network is exported with torch.onnx.export (dynamo exporter, opset 18, dynamic batch) at the size the
+A network is exported with torch.onnx.export (dynamo exporter, opset 18, dynamic batch; the segmenter with
+dynamic height and width too, since fed by the shorter side it sees images of any shape) at the size the
 pipeline feeds it, into paths.cache_dir()/onnx/, named after the model file's name, size, mtime and the
 library versions, so a changed or reinstalled model is exported anew. Every export is checked against
 PyTorch on a random input before it is used (max abs difference <= EXPORT_ATOL); a failed export or check
@@ -67,6 +68,10 @@ def wanted(module, device: str, runtime: str | None = None) -> bool:
     return value == "onnx" or sum(p.numel() for p in module.parameters()) >= AUTO_MIN_PARAMETERS
 
 
+#: Part of the exports' cache key: bumped when exports change (2: segmenters take any height and width).
+EXPORT_FORMAT = 2
+
+
 def export_path(weights_path: Path, component: str, input_size: int, variant: str = "") -> Path:
     """Where the ONNX export of one network of a model file is cached (variant: how the network was set to
     run, e.g. the segmenter's output stride, part of the cache key)."""
@@ -76,23 +81,25 @@ def export_path(weights_path: Path, component: str, input_size: int, variant: st
     from posefinder import __version__
 
     st = Path(weights_path).stat()
-    versions = f"{torch.__version__}|{onnxruntime.__version__}|{__version__}"
+    versions = f"{torch.__version__}|{onnxruntime.__version__}|{__version__}|{EXPORT_FORMAT}"
     key = f"{Path(weights_path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{versions}" + (f"|{variant}" if variant else "")
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return paths.cache_dir() / "onnx" / f"{Path(weights_path).stem}-{component}-{input_size}-{digest}.onnx"
 
 
-def export(module, input_size: int, path: Path) -> Path:
-    """Export a network taking (N, 3, input_size, input_size) to path (atomically; quiet)."""
+def export(module, input_size: int, path: Path, any_size: bool = False) -> Path:
+    """Export a network taking (N, 3, input_size, input_size), or (N, 3, H, W) of any size with any_size,
+    to path (atomically; quiet)."""
     import torch
+
+    from posefinder.models.onnx_export import dynamic_shapes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.rand(2, 3, input_size, input_size)  # batch 2: a batch of 1 would be specialised
-    batch = torch.export.Dim("batch", min=1, max=1024)
     with atomic_path(path, durable=False) as tmp, contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (example,), str(tmp), dynamo=True, opset_version=18, input_names=["x"],
-                          output_names=["y"], dynamic_shapes={"x": {0: batch}}, external_data=False)  # fmt: skip
+                          output_names=["y"], dynamic_shapes=dynamic_shapes(any_size), external_data=False)  # fmt: skip
     return path
 
 
@@ -129,15 +136,18 @@ class OrtNetwork:
         return cast(np.ndarray, out[0])  # the exported networks answer one dense tensor
 
 
-def max_difference(module, network, input_size: int, seed: int = 0) -> float:
+def max_difference(module, network, input_size: int, seed: int = 0, any_size: bool = False) -> float:
     """Largest absolute difference between a PyTorch module and its export on random batches of 1 and 2
-    (inf when the export refuses one)."""
+    (and, with any_size, a non-square batch of 1); inf when the export refuses one."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
-    for batch in (1, 2):
-        x = torch.rand(batch, 3, input_size, input_size, generator=gen)
+    shapes = [(1, 3, input_size, input_size), (2, 3, input_size, input_size)]
+    if any_size:
+        shapes.append((1, 3, input_size, input_size * 5 // 4 + 1))
+    for shape in shapes:
+        x = torch.rand(*shape, generator=gen)
         with torch.inference_mode():
             ref = module(x).float()
         try:
@@ -150,17 +160,19 @@ def max_difference(module, network, input_size: int, seed: int = 0) -> float:
     return worst
 
 
-def onnx_network(module, weights_path: Path, component: str, input_size: int, variant: str = ""):
+def onnx_network(module, weights_path: Path, component: str, input_size: int, variant: str = "",
+                 any_size: bool = False):  # fmt: skip
     """The cached (or freshly exported and checked) ONNX Runtime version of a network, or None (PyTorch
-    stays in use) when it cannot be exported, loaded or does not match."""
-    path = export_path(weights_path, component, input_size, variant)
+    stays in use) when it cannot be exported, loaded or does not match. any_size: exported for inputs of
+    any height and width (and checked on a non-square one)."""
+    path = export_path(weights_path, component, input_size, variant + ("-any" if any_size else ""))
     try:
         if not path.is_file():
             if not can_export():
                 return None
-            export(module, input_size, path)
+            export(module, input_size, path, any_size)
             network = OrtNetwork(path)
-            diff = max_difference(module, network, input_size)
+            diff = max_difference(module, network, input_size, any_size=any_size)
             if not diff <= EXPORT_ATOL:
                 path.unlink(missing_ok=True)
                 warnings.warn(f"{component}: the ONNX export differs from PyTorch by {diff:.2g}; using PyTorch",

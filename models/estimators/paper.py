@@ -73,11 +73,11 @@ class PaperModelEstimator:
             run[component], self.runtime[component] = module, "torch"
             # ... and ONNX Runtime, faster still on CPU, where installed (onnx_runtime.py)
             if weights_path is not None and onnx_runtime.wanted(module, self.device, runtime):
-                network = onnx_runtime.onnx_network(module, Path(weights_path), component, size, variants[component])
+                # the segmenter's export takes any height and width: fed by the shorter side, it sees any shape
+                network = onnx_runtime.onnx_network(module, Path(weights_path), component, size, variants[component],
+                                                    any_size=component == "segmenter")  # fmt: skip
                 if network is not None:
                     run[component], self.runtime[component] = network, "onnxruntime"
-                    if component == "segmenter" and settings_.segmenter_resize == "shorter":
-                        run[component] = _SquareExport(network, module, size)
         self.pipeline = PosePipeline(
             run["pose"],
             run.get("segmenter"),
@@ -122,21 +122,6 @@ class PaperModelEstimator:
 
     def estimate_batch(self, images: Sequence[np.ndarray]) -> list[list[Pose]]:
         return self.pipeline.estimate_batch(images)
-
-
-class _SquareExport:
-    """The exported network (fixed size x size) for square inputs, the module for others (a segmenter fed
-    by its shorter side sees images of any shape)."""
-
-    def __init__(self, network, module, size: int) -> None:
-        self.network, self.module, self.size = network, module, size
-
-    def __call__(self, x):  # x: a torch tensor (the pipeline feeds torch to what does not take numpy)
-        if tuple(x.shape[-2:]) == (self.size, self.size):
-            import torch
-
-            return torch.from_numpy(self.network(x.float().cpu().numpy()))
-        return self.module(x)
 
 
 def prepare_runtime(weights_path: str | Path, log=None) -> dict[str, str]:

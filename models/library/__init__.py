@@ -10,6 +10,7 @@ a time), records (results and reports).
 from posefinder.models.descriptor import Query
 from posefinder.models.library.library import ANN_THRESHOLD, Library
 from posefinder.models.library.records import (
+    Correction,
     ImageInfo,
     ImportReport,
     IndexReport,
@@ -19,6 +20,7 @@ from posefinder.models.library.records import (
 
 __all__ = [
     "ANN_THRESHOLD",
+    "Correction",
     "ImageInfo",
     "ImportReport",
     "IndexReport",

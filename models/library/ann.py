@@ -50,7 +50,9 @@ log = logging.getLogger("posefinder.library.ann")
 ANN_FILE = "descriptors.ann.npz"
 ANN_FORMAT = 4
 #: Cells searched per pattern and query side, and rows each such search proposes for the exact re-rank.
-DEFAULT_NPROBE = 16
+#: A pattern has sqrt(rows) cells, so a fixed nprobe looks at a smaller share as libraries grow: at 4M
+#: entries 16 gave recall@10 0.9895, 24 gave 0.9925 (benchmarks/ann_recall.py --size 4e6 --nprobe 24,32).
+DEFAULT_NPROBE = 24
 DEFAULT_CANDIDATES = 128
 #: Patterns with fewer rows get no index: the exact pass scans them.
 MIN_INDEXED_ROWS = 1024

@@ -21,6 +21,14 @@ no estimator ran (the image is recorded as waiting for a pose model), or a PoseF
 recorded as bad, with the reason). image, when given, is the decoded (H, W, 3) uint8 array, used for the
 thumbnail and the size. The default runner decodes with imageio.load_image and estimates with the chain's
 first available estimator; when none is available it records the images and says why.
+
+A streaming runner (one with a `stream` method, such as build/cluster.py's RayRunner) is handed all the
+images to estimate at once, so that a cluster keeps every worker busy, and the results are committed
+`batch_size` at a time as they arrive, in whatever order: runner.stream(paths) yields the same items, the
+image as a DecodedElsewhere (size, content hash and thumbnail made where it was decoded). Before that, the
+files whose content decides what to do with them (changed files; new files when files have gone, for the
+moves) are hashed by runner.hash_files(paths) -> (path, hex or ImageError), where the runner has one.
+A path answered twice (a retried task) counts once.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from posefinder.models.errors import ImageError, LibraryError, ModelError, PoseF
 from posefinder.models.files import readable_name, stored_name
 from posefinder.models.library import database as db
 from posefinder.models.library.records import IndexReport
-from posefinder.models.library.thumbs import content_hash, make_thumbnail, thumb_path
+from posefinder.models.library.thumbs import content_hash, make_thumbnail, thumb_path, write_thumbnail
 from posefinder.models.pose import SOURCE_HAND
 
 #: Images per transaction.
@@ -56,6 +64,17 @@ class _Work:
     image_id: int | None = None  # changed/pending: the recorded image
     old_hash: str | None = None
     content_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class DecodedElsewhere:
+    """What a runner that decoded an image in another process sends instead of its pixels: its size (None
+    when it could not be decoded), the content hash of the bytes it read, the thumbnail (thumbs.encode_thumbnail)."""
+
+    width: int | None
+    height: int | None
+    content_hash: str | None = None
+    thumbnail: bytes | None = None
 
 
 def default_runner(estimator=None) -> Runner:
@@ -205,7 +224,12 @@ def index_folders(
     done = 0
     if progress is not None:
         progress(0, total)
-    for start in range(0, total, batch_size):
+    if state.estimates and hasattr(state.runner(), "stream"):
+        _index_streaming(state, work, missing, batch_size, progress, cancel)
+        if report.cancelled:  # nothing pruned, nothing tagged
+            return report
+        work = []  # all handled: the loop below has nothing to do; pruning and tagging follow
+    for start in range(0, len(work), batch_size):
         if cancel is not None and cancel.is_set():
             report.cancelled = True
             break
@@ -259,30 +283,41 @@ class _RunState:
         return self._runner
 
 
-def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None) -> int:
-    """Estimate and commit one batch; the number of its images handled. A cancel seen between two images
-    stops the estimates there (state.cancelled): the images done are committed, the rest wait for the
-    next run."""
-    from posefinder.models.imageio.plugins import FormatUnavailable
+def file_hash(path: Path) -> tuple[str | None, str | None]:
+    """(content hash, None), or (None, why the file cannot be read)."""
+    try:
+        return content_hash(path), None
+    except ImageError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"{readable_name(path)}: cannot read ({exc.strerror})"
 
-    lib, report = state.lib, state.report
+
+def _classify(state: _RunState, batch: list[_Work], missing: dict, reasons: dict | None = None):
+    """(to_run, moves, touch, bad_read) of a batch. reasons: None to hash every item here; else the items
+    were hashed before (content_hash set, or path -> why it cannot be read in reasons), and a new item
+    without a hash is to run (its hash comes with its result)."""
+    lib = state.lib
     con = lib._con()
     to_run: list[_Work] = []
     moves: list[tuple[_Work, int]] = []
     touch: list[tuple[_Work, dict]] = []  # same content, new size/mtime; or new content kept for a hand edit
     bad_read: list[tuple[_Work, str]] = []
-    unavailable: set[str] = set()
     missing_by_hash: dict[str, int] = {}
     for iid, (_, h, _) in missing.items():
         if h is not None:
             missing_by_hash.setdefault(h, iid)
     for w in batch:
-        try:
-            w.content_hash = content_hash(w.path)
-        except (OSError, ImageError) as exc:
-            bad_read.append((w, str(exc) if isinstance(exc, ImageError) else f"{readable_name(w.path)}: cannot read ({exc.strerror})"))
+        if reasons is None:
+            w.content_hash, reason = file_hash(w.path)
+        else:
+            reason = reasons.get(str(w.path))
+        if reason is not None:
+            bad_read.append((w, reason))
             continue
-        if w.kind == "new" and w.content_hash in missing_by_hash:
+        if w.content_hash is None and w.kind == "new":
+            to_run.append(w)
+        elif w.kind == "new" and w.content_hash in missing_by_hash:
             iid = missing_by_hash.pop(w.content_hash)
             missing.pop(iid, None)
             moves.append((w, iid))
@@ -294,25 +329,26 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             touch.append((w, facts))
         else:
             to_run.append(w)
+    return to_run, moves, touch, bad_read
 
+
+def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None) -> int:
+    """Estimate and commit one batch; the number of its images handled. A cancel seen between two images
+    stops the estimates there (state.cancelled): the images done are committed, the rest wait for the
+    next run."""
+    to_run, moves, touch, bad_read = _classify(state, batch, missing)
     results: dict[str, tuple] = {}
+    unavailable: set[str] = set()
     handled: set[str] = set()  # paths the runner answered (results or an unavailable format)
     skipped = 0
     if to_run:
         by_path = {str(w.path): w for w in to_run}
         for item in state.runner()([w.path for w in to_run]):
-            path, result = item[0], item[1]
-            image = item[2] if len(item) > 2 else None
-            w = by_path.get(str(path))
+            w = by_path.get(str(item[0]))
             if w is None:
                 continue
-            handled.add(str(path))
-            if isinstance(result, FormatUnavailable):  # counted once per type; read when the extra is there
-                report.unavailable[result.kind] = report.unavailable.get(result.kind, 0) + 1
-                unavailable.add(str(path))
-            else:
-                facts = _image_facts(lib, w, result, image, state.thumbnails, item[3] if len(item) > 3 else None)
-                results[str(path)] = (result, facts)
+            handled.add(str(w.path))
+            _take(state, w, item, results, unavailable)
             if cancel is not None and cancel.is_set() and len(handled) < len(to_run):
                 state.cancelled = True
                 break
@@ -320,6 +356,103 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             skipped = len(to_run) - len(handled)
             to_run = [w for w in to_run if str(w.path) in handled]
 
+    _commit(state, moves, touch, bad_read, to_run, results, unavailable)
+    return len(batch) - skipped
+
+
+def _take(state: _RunState, w: _Work, item: tuple, results: dict, unavailable: set) -> None:
+    """File one runner item of w: its result and facts into results, or its path into unavailable."""
+    from posefinder.models.imageio.plugins import FormatUnavailable
+
+    result = item[1]
+    image = item[2] if len(item) > 2 else None
+    if isinstance(image, DecodedElsewhere) and image.content_hash is not None:
+        w.content_hash = image.content_hash  # the hash of the bytes the estimate was made from
+    if isinstance(result, FormatUnavailable):  # counted once per type; read when the extra is there
+        state.report.unavailable[result.kind] = state.report.unavailable.get(result.kind, 0) + 1
+        unavailable.add(str(w.path))
+    else:
+        facts = _image_facts(state.lib, w, result, image, state.thumbnails, item[3] if len(item) > 3 else None)
+        results[str(w.path)] = (result, facts)
+
+
+def _index_streaming(state: _RunState, work: list[_Work], missing: dict, batch_size: int, progress, cancel) -> None:
+    """Index work through a streaming runner (see the module's docstring): hash what the decisions need,
+    commit what needs no estimate, then stream every image to estimate and commit the results in batches."""
+    report, runner = state.report, state.runner()
+    total, done = len(work), 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    moves_possible = any(h is not None for _, h, _ in missing.values())
+    need = [w for w in work if w.kind != "new" or moves_possible]
+    reasons: dict[str, str] = {}
+    if need:
+        by_path = {str(w.path): w for w in need}
+        hash_files = getattr(runner, "hash_files", None)
+        answers = hash_files([w.path for w in need]) if hash_files else ((w.path, file_hash(w.path)) for w in need)
+        for path, answer in answers:
+            w = by_path.pop(str(path), None)
+            if w is None:
+                continue
+            if isinstance(answer, tuple):
+                w.content_hash, reason = answer
+            elif isinstance(answer, Exception):
+                w.content_hash, reason = None, str(answer)
+            else:
+                w.content_hash, reason = str(answer), None
+            if reason is not None:
+                reasons[str(path)] = reason
+        for key in by_path:  # never answered: hashed here
+            by_path[key].content_hash, reason = file_hash(by_path[key].path)
+            if reason is not None:
+                reasons[key] = reason
+    to_run, moves, touch, bad_read = _classify(state, work, missing, reasons)
+    for start in range(0, max(len(moves), len(touch), len(bad_read)), batch_size):
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            return
+        part = (moves[start : start + batch_size], touch[start : start + batch_size], bad_read[start : start + batch_size])
+        _commit(state, *part, [], {}, set())
+        advance(sum(len(p) for p in part))
+
+    waiting = {str(w.path): w for w in to_run}  # answered ones leave it: what is left at the end had no answer
+    batch: list[_Work] = []
+    results: dict[str, tuple] = {}
+    unavailable: set[str] = set()
+    if to_run and not (cancel is not None and cancel.is_set()):
+        for item in runner.stream([w.path for w in to_run]):
+            w = waiting.pop(str(item[0]), None)
+            if w is None:  # not asked for, or answered before (a retried task)
+                continue
+            _take(state, w, item, results, unavailable)
+            batch.append(w)
+            if len(batch) >= batch_size:
+                _commit(state, [], [], [], batch, results, unavailable)
+                advance(len(batch))
+                batch, results, unavailable = [], {}, set()
+            if cancel is not None and cancel.is_set():
+                break
+    if batch:
+        _commit(state, [], [], [], batch, results, unavailable)
+        advance(len(batch))
+    if cancel is not None and cancel.is_set() and waiting:
+        report.cancelled = True
+        return
+    left = list(waiting.values())
+    if left:  # the runner ended without them: recorded as bad (with why), tried again when they change
+        _commit(state, [], [], [], left, {}, set())
+        advance(len(left))
+
+
+def _commit(state: _RunState, moves, touch, bad_read, to_run: list[_Work], results: dict, unavailable: set) -> None:
+    """One transaction: the moves, touched and unreadable images, and the results of to_run (path -> (result,
+    facts); an image without one is recorded as bad, one in unavailable waits for its format's extra)."""
+    lib, report = state.lib, state.report
     with lib._write() as wcon:
         gen = db.generation(wcon) + 1
         changed = False
@@ -376,7 +509,6 @@ def _run_batch(state: _RunState, batch: list[_Work], missing: dict, cancel=None)
             changed |= bool(result) or n_old > 0
         if changed:
             db.set_meta(wcon, "generation", gen)
-    return len(batch) - skipped
 
 
 def _has_hand_pose(con, image_id: int | None) -> bool:
@@ -385,11 +517,20 @@ def _has_hand_pose(con, image_id: int | None) -> bool:
     return con.execute("SELECT 1 FROM poses WHERE image_id = ? AND source = ? LIMIT 1", (image_id, SOURCE_HAND)).fetchone() is not None
 
 
-def _image_facts(lib, w: _Work, result, image: np.ndarray | None, thumbnails: bool, canvas=None) -> dict:
+def _image_facts(lib, w: _Work, result, image: np.ndarray | DecodedElsewhere | None, thumbnails: bool, canvas=None) -> dict:
     """width/height (a working file's canvas, else the decoded image's, else the header's) and the thumbnail."""
     from posefinder.models.imageio import image_size, read_image
 
     facts: dict = {}
+    if isinstance(image, DecodedElsewhere):
+        if image.width is not None and image.height is not None:
+            facts["width"], facts["height"] = (int(canvas[0]), int(canvas[1])) if canvas else (image.width, image.height)
+        if thumbnails and image.thumbnail is not None and w.content_hash is not None:
+            try:
+                write_thumbnail(image.thumbnail, thumb_path(lib.path, w.content_hash))
+            except OSError:
+                pass
+        return facts
     if isinstance(result, PoseFinderError) and image is None:
         return facts
     thumb = thumb_path(lib.path, w.content_hash) if thumbnails and w.content_hash is not None else None

@@ -23,13 +23,16 @@ from posefinder.models.errors import LibraryError
 from posefinder.models.library import database as db
 from posefinder.models.library.library_tags import TagFilter, TagIdCache, bump_tags_generation, default_threshold, image_tags, tag_counts, tag_row_mask
 from posefinder.models.library.lock import WriterLock
-from posefinder.models.library.records import ImageInfo, LibraryCounts, SearchResult
+from posefinder.models.library.records import Correction, ImageInfo, LibraryCounts, SearchResult
 from posefinder.models.files import as_path
 from posefinder.models.library.cache_keeper import CacheKeeper
 from posefinder.models.library.live import Hit, LiveIndex
 from posefinder.models.library.search import KnnResult
 from posefinder.models.library.thumbs import thumb_path
 from posefinder.models.pose import SOURCE_HAND, Pose
+
+#: Library.search's character-count filters: images with one character (solo figures), or with several.
+CHARACTER_FILTERS = ("one", "several")
 
 #: Libraries with more entries than this search full queries through the approximate index (ann.py)
 #: with an exact re-rank, when the [ann] extra is installed; smaller ones (and partial queries) are exact.
@@ -58,6 +61,8 @@ class Library:
         self.ann_threshold = ANN_THRESHOLD
         self._ann = None  # ann.AnnIndex, held while it matches the descriptor cache
         self._tag_ids = TagIdCache()  # each filtered tag's image ids, until the tags change
+        # ((generation, entries), (image ids, poses per image)) of the last character-count filter
+        self._characters_cache: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
 
     # -- opening and closing -------------------------------------------------------------------------------
     @classmethod
@@ -252,6 +257,23 @@ class Library:
             gen = db.bump_generation(con)
             return db.insert_pose(con, int(image_id), int(idx), pose.copy(source=SOURCE_HAND), gen)
 
+    def corrections(self) -> list[Correction]:
+        """Every hand-edited pose (source "hand") with its image, in pose id order: what fine-tuning learns
+        from (`posefinder-train finetune`) and `posefinder export-corrections` writes. Poses with fewer than
+        two keypoints are left out (nothing to learn from)."""
+        rows = self._con().execute(
+            f"SELECT {', '.join('p.' + c.strip() for c in db.POSE_COLUMNS.split(','))}, i.path, i.hash "
+            "FROM poses p JOIN images i ON i.id = p.image_id WHERE p.source = ? ORDER BY p.id",
+            (SOURCE_HAND,),
+        ).fetchall()
+        out = []
+        for row in rows:
+            pose = db.row_to_pose(row[:-2])
+            if pose.present.sum() < 2:
+                continue
+            out.append(Correction(int(row[0]), int(row[1]), as_path(row[-2]), row[-1], pose))
+        return out
+
     def delete_pose(self, pose_id: int) -> None:
         with self._write() as con:
             gen = db.bump_generation(con)
@@ -325,19 +347,26 @@ class Library:
         con.close()
 
     # -- search --------------------------------------------------------------------------------------------
-    def search(self, query, k: int = 20, folder: str | Path | None = None, tags=None) -> list[SearchResult]:
+    def search(self, query, k: int = 20, folder: str | Path | None = None, tags=None,
+               characters: str | None = None) -> list[SearchResult]:  # fmt: skip
         """The k poses nearest to the query, best first (thread-safe). Exact, except for unfiltered
         queries with all their joints on and no orientation term on libraries past `ann_threshold` entries
         with the [ann] extra installed: those go through the approximate index (ann.py; exact distances,
         recall@10 about 0.99).
 
         folder: only images under this folder; tags: only images that have all these tags (names), or a
-        library_tags.TagFilter (include, exclude, min_score).
+        library_tags.TagFilter (include, exclude, min_score); characters: "one" (only images with one
+        character: solo figures) or "several" (two or more), counted by the image's searchable poses.
         """
+        if characters is not None and characters not in CHARACTER_FILTERS:
+            raise ValueError(f"characters: one of {', '.join(CHARACTER_FILTERS)}, not {characters!r}")
         live = self.descriptor_index()
         images = None
         if folder is not None:
             images = self._filtered_image_ids(folder)
+        if characters is not None:
+            counted = self._images_with_characters(live, characters)
+            images = counted if images is None else np.intersect1d(images, counted, assume_unique=True)
         if tags is not None and not isinstance(tags, TagFilter):
             tags = TagFilter(include=tuple(tags))
         if tags:
@@ -350,6 +379,16 @@ class Library:
             base_search = functools.partial(ann.search, self)
 
         return self._results(live.search(query, k, images=images, base_search=base_search))
+
+    def _images_with_characters(self, live: LiveIndex, characters: str) -> np.ndarray:
+        """The ids of the images with one ("one") or several ("several") live poses, kept per generation."""
+        cached = self._characters_cache
+        if cached is not None and cached[0] == (live.generation, len(live)):
+            ids, counts = cached[1]
+        else:
+            ids, counts = np.unique(live.image_ids(), return_counts=True)
+            self._characters_cache = ((live.generation, len(live)), (ids, counts))
+        return ids[counts == 1] if characters == "one" else ids[counts >= 2]
 
     def _filtered_image_ids(self, folder) -> np.ndarray:
         sql, params = "SELECT id FROM images WHERE 1", []

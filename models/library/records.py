@@ -116,3 +116,19 @@ class IndexReport:
         if self.unavailable:
             parts.append(f"{sum(self.unavailable.values())} need the formats extra")
         return ", ".join(parts) + (" (cancelled)" if self.cancelled else "")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A pose corrected (or drawn) by hand on a library image: a labelled example of the artist's own art."""
+
+    pose_id: int
+    image_id: int
+    path: Path | None  # the image file; None when the pose was imported without its image
+    content_hash: str | None  # the image's content hash (keys the held-out split by image)
+    pose: Pose
+
+    @property
+    def image_key(self) -> str:
+        """What identifies the image across moves: its content hash, else its path, else its id."""
+        return self.content_hash or (str(self.path) if self.path else f"image:{self.image_id}")

@@ -31,17 +31,34 @@ def thumb_path(library_folder: Path, content_hash_hex: str) -> Path:
     return Path(library_folder) / THUMBS_DIR / f"{content_hash_hex}.jpg"
 
 
-def make_thumbnail(image_rgb: np.ndarray, dest: Path, size_px: int = THUMB_PX) -> Path:
-    """Write a JPEG thumbnail of an (H, W, 3) uint8 image whose longest side is at most size_px."""
+def encode_thumbnail(image_rgb: np.ndarray, size_px: int = THUMB_PX) -> bytes:
+    """The JPEG bytes of the thumbnail of an (H, W, 3) uint8 image: longest side at most size_px. Made where
+    the image is decoded (a cluster's decoding task sends these few kilobytes, not the pixels, to the writer)."""
+    import io
+
     from PIL import Image  # lazy: search never needs Pillow
 
-    from posefinder.models.imageio import save_image
+    img = Image.fromarray(np.ascontiguousarray(image_rgb))
+    img.thumbnail((size_px, size_px), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.convert("RGB").save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def write_thumbnail(data: bytes, dest: Path) -> Path:
+    """Write thumbnail bytes (encode_thumbnail) to dest unless it exists (thumbnails are keyed by content)."""
+    from posefinder.models.atomic import write_bytes
 
     dest = Path(dest)
     if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    img = Image.fromarray(np.ascontiguousarray(image_rgb))
-    img.thumbnail((size_px, size_px), Image.Resampling.LANCZOS)
-    save_image(np.asarray(img.convert("RGB")), dest, quality=85, durable=False)
-    return dest
+    return write_bytes(dest, data, durable=False)
+
+
+def make_thumbnail(image_rgb: np.ndarray, dest: Path, size_px: int = THUMB_PX) -> Path:
+    """Write a JPEG thumbnail of an (H, W, 3) uint8 image whose longest side is at most size_px."""
+    dest = Path(dest)
+    if dest.exists():
+        return dest
+    return write_thumbnail(encode_thumbnail(image_rgb, size_px), dest)

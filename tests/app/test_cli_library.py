@@ -194,3 +194,21 @@ def test_search_by_tag_says_plainly_when_the_library_has_no_tags_yet(tmp_path, c
     code, out, err = _run(capsys, "search", "--pose", query, "--library", lib, "--tag", "shield")
     _one_line_error(code, err)
     assert "'shield'" in err
+
+
+def test_search_by_character_count(tmp_path, capsys):
+    poses = random_poses(5, seed=8)
+    coco = write_coco(tmp_path / "p.json", [("a.png", poses[0]), ("b.png", poses[1]), ("b.png", poses[2]),
+                                            ("c.png", poses[3]), ("d.png", poses[4])])  # fmt: skip
+    assert _run(capsys, "import", coco, "--library", tmp_path / "lib")[0] == 0
+    query = write_coco(tmp_path / "q.json", [("q.png", poses[1])])
+    code, out, err = _run(capsys, "search", "--pose", query, "--library", tmp_path / "lib", "--json",
+                          "--characters", "several")  # fmt: skip
+    assert code == 0, err
+    assert [r["image"] for r in json.loads(out)] == ["b.png", "b.png"]
+    code, out, err = _run(capsys, "search", "--pose", query, "--library", tmp_path / "lib", "--json",
+                          "--characters", "one")  # fmt: skip
+    assert code == 0 and sorted(r["image"] for r in json.loads(out)) == ["a.png", "c.png", "d.png"]
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--pose", str(query), "--library", str(tmp_path / "lib"), "--characters", "2"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -356,3 +356,23 @@ def test_a_correction_still_loading_its_image_loses_to_a_newer_request(qtbot, tm
     qtbot.waitUntil(lambda: not window.busy(), timeout=10_000)
     assert window.correction is None and not window.actions_by_name["savePose"].isEnabled()
     assert not window.save_corrected_pose()
+
+
+def test_the_characters_filter_keeps_solo_or_group_images(qtbot, tmp_path):
+    poses = varied_poses(6, seed=5)
+    names = ["solo_a.png", "solo_b.png", "pair.png", "pair.png", "group.png", "group.png"]
+    window = open_window(qtbot, make_library(tmp_path / "lib", poses, names))
+    combo = window.filters.characters_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Solo or group", "Solo", "Group"]
+    everything = {r.image for r in window.results.results()}
+    assert everything == set(names)
+    done = window.searches_done()
+    window.filters.set_characters("one")
+    assert {r.image for r in wait_search(qtbot, window, done)} == {"solo_a.png", "solo_b.png"}
+    done = window.searches_done()
+    window.filters.set_characters("several")
+    several = wait_search(qtbot, window, done)
+    assert {r.image for r in several} == {"pair.png", "group.png"} and len(several) == 4
+    done = window.searches_done()
+    window.filters.set_characters(None)
+    assert {r.image for r in wait_search(qtbot, window, done)} == everything

@@ -329,3 +329,25 @@ def test_figures_face_the_viewer_about_as_often_as_illustrated_characters(add_tr
     real = _facing_fractions([_facing(r.pose.keypoints) for r in read_poses(add_train)])
     assert real[0] > 0.9  # illustrations: nearly all face the viewer
     assert np.abs(drawn - real).max() < 0.05, (drawn, real)
+
+
+def test_a_render_style_changes_proportions_lines_palette_and_costume_and_the_default_changes_nothing():
+    import numpy as np
+
+    from posefinder.build.synthetic import STYLES, RenderStyle, render_figure
+
+    plain = render_figure(41, size=(128, 128))
+    assert np.array_equal(render_figure(41, size=(128, 128), style="default").image, plain.image)
+    assert np.array_equal(render_figure(41, size=(128, 128), style=RenderStyle()).image, plain.image)
+    styled = [render_figure(s, size=(128, 128), style="chibi-ink") for s in range(8)]
+    lo, hi = STYLES["chibi-ink"].heads
+    assert all(lo - 0.01 <= f.pose.meta["heads"] <= hi + 0.01 for f in styled)  # chibi proportions
+    for f in styled:  # ink: the figure's pixels are paper white or near-black lines
+        pixels = f.foreground[f.mask][:, :3].astype(int)
+        light, dark = (pixels.min(axis=1) > 200).mean(), (pixels.max(axis=1) < 70).mean()
+        assert light + dark > 0.7 and dark > 0.1, (light, dark)  # the rest: grey hair, anti-aliased edges
+        assert f.pose.present.all()
+    with pytest.raises(ValueError, match="unknown style"):
+        render_figure(1, style="nope")
+    with pytest.raises(ValueError, match="palette"):
+        RenderStyle(palette="neon")

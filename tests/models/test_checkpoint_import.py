@@ -4,6 +4,7 @@ networks (tests/paper_checkpoints.py, written from ../shared/paper-weights.md)."
 
 from __future__ import annotations
 
+import copy
 import zipfile
 from pathlib import Path
 
@@ -206,3 +207,38 @@ def test_a_lone_segmenter_is_skipped_with_the_reason(release, tmp_path):
     store = ModelStore(tmp_path / "store")
     report = import_release([release / SEG_FILE], store)
     assert report.installed == [] and "needs a pose network" in report.skipped[0][1]
+
+
+@pytest.mark.shared_data
+def test_a_non_square_image_gets_the_torch_mask_through_onnx_runtime(imported, portrait_sample):
+    """The segmenter fed by the shorter side (256 x 357 for a 550x768 illustration) runs in ONNX Runtime as
+    is, with no square-only fallback: the installed graph (torch-free path) and torch's own export (auto
+    runtime) give torch's foreground probabilities. A random depth-101 segmenter's float32 rounding shows
+    (torch float32 against float64: some 1e-4), so each is held to float64 torch as closely as torch float32
+    is (at most twice its difference)."""
+    from posefinder.models.estimators.onnx_model import OnnxModelEstimator
+    from posefinder.models.estimators.paper import PaperModelEstimator
+    from posefinder.models.estimators.pipeline import PosePipeline
+    from posefinder.models.imageio import load_image
+
+    store, _, _ = imported
+    path = store.list()[0].weights_path
+    image = load_image(portrait_sample)
+    assert image.shape[:2] == (768, 550)
+    reference = PaperModelEstimator.from_file(path, runtime="torch")
+    installed = PaperModelEstimator.from_file(path, runtime="onnx")
+    exported = PaperModelEstimator.from_file(path, runtime="auto")
+    assert isinstance(installed, OnnxModelEstimator) and installed.runtime["segmenter"] == "onnxruntime"
+    assert isinstance(exported, PaperModelEstimator) and exported.runtime["segmenter"] == "onnxruntime"
+    (want,) = reference.pipeline.foreground([image])
+    segmenter64 = copy.deepcopy(reference.bundle.segmenter).double()
+    exact = PosePipeline(reference.pipeline.pose_net, lambda x: segmenter64(x.double()), reference.pipeline.settings)
+    (want64,) = exact.foreground([image])
+    rounding = float(np.abs(want - want64).max())
+    for estimator in (installed, exported):
+        (got,) = estimator.pipeline.foreground([image])
+        assert got.shape == want.shape == (768, 550)
+        diff, ours = float(np.abs(got - want).max()), float(np.abs(got - want64).max())
+        print(f"{type(estimator).__name__}: max |probability difference| from torch {diff:.2e}; from float64: "
+              f"ONNX Runtime {ours:.2e}, torch float32 {rounding:.2e}")
+        assert ours <= 2 * rounding + 1e-6

@@ -226,3 +226,28 @@ def test_search_is_thread_safe_while_another_thread_writes(tmp_path):
             t.join()
         assert not errors, errors
         assert lib.counts().poses == 200
+
+
+def test_search_by_character_count_keeps_solo_or_group_images_in_the_same_order(tmp_path):
+    poses = random_poses(9, seed=4)
+    # solo0..solo2 hold one character each; duo0, duo1 two; trio three (poses 7, 8 and a copy of 0)
+    names = ["solo0.png", "solo1.png", "solo2.png", "duo0.png", "duo0.png", "duo1.png", "duo1.png", "trio.png", "trio.png"]
+    records = [PoseRecord(p, n) for p, n in zip(poses, names)] + [PoseRecord(poses[0], "trio.png")]
+    with Library.open(tmp_path / "lib", create=True) as lib:
+        lib.import_records(records)
+        query = Query(poses[0])
+        everything = lib.search(query, k=20)
+        solo = lib.search(query, k=20, characters="one")
+        group = lib.search(query, k=20, characters="several")
+        assert {r.image for r in solo} == {"solo0.png", "solo1.png", "solo2.png"}
+        assert {r.image for r in group} == {"duo0.png", "duo1.png", "trio.png"} and len(group) == 7
+        # the filter drops entries, it never reorders them
+        assert [r.pose_id for r in solo] == [r.pose_id for r in everything if r.image.startswith("solo")]
+        assert [r.pose_id for r in group] == [r.pose_id for r in everything if not r.image.startswith("solo")]
+        # with a folder filter too, and after a write (the counts follow the library's generation)
+        assert lib.search(query, k=20, folder=tmp_path / "elsewhere", characters="one") == []
+        solo0 = next(r.image_id for r in solo if r.image == "solo0.png")
+        lib.add_pose(solo0, poses[1])  # solo0 gets a second character
+        assert {r.image for r in lib.search(query, k=20, characters="one")} == {"solo1.png", "solo2.png"}
+        with pytest.raises(ValueError, match="characters: one of one, several"):
+            lib.search(query, characters="two")

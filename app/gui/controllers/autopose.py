@@ -23,6 +23,7 @@ class AutoPoseController(QObject):
         super().__init__(parent)
         self.canvas, self.banner, self.requests, self._status = canvas, banner, requests, show_status
         self._estimator = estimator  # injected (tests, `--estimator`); else loaded on first need
+        self._injected = estimator is not None
         self.loads = 0  # times an estimator was loaded (the chain's choice; once per window)
         self._current: tuple[int, int, str] | None = None  # (worker ticket, canvas request, image name)
         self._worker = LatestOnlyWorker("auto-pose", self)
@@ -39,6 +40,12 @@ class AutoPoseController(QObject):
 
     def idle(self) -> bool:
         return self._worker.idle()
+
+    def reload_model(self) -> None:
+        """The model in use changed (chosen in the pose models dialog, or fine-tuned): the next estimate loads
+        the chain's choice again (an injected estimator stays)."""
+        if not self._injected:
+            self._estimator = None
 
     def stop(self) -> None:
         self._worker.stop(timeout=0.0)  # an estimate running now ends with the process; never waited for

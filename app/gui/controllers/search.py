@@ -57,11 +57,11 @@ class SearchController(QObject):
             return
         query = self.current_query()
         lib, k, folder = self.library, self.filters.options().k, self.filters.folder()
-        tags = self.filters.tag_filter()
+        tags, characters = self.filters.tag_filter(), self.filters.characters()
         self.last_query = query
 
         def search():
-            results = lib.search(query, k=k, folder=folder, tags=tags or None)
+            results = lib.search(query, k=k, folder=folder, tags=tags or None, characters=characters)
             return results, len(lib.descriptor_index())  # the poses searched (the index is loaded: free)
 
         self._worker.submit(search)
@@ -92,6 +92,9 @@ class SearchController(QObject):
                 self.results.set_empty_text(
                     "This library has no poses yet.\nAdd a folder of images in the Library panel to index it."
                 )
+            elif self.filters.characters() is not None:
+                self.results.set_empty_text("No image with this many characters has a pose like this.\n"
+                                            "Choose 'Solo or group' in the filter bar.")  # fmt: skip
             elif self.filters.tag_filter():
                 self.results.set_empty_text("No image with these tags has a pose like this.\nRemove a tag from the filter.")
             else:
