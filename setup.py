@@ -6,7 +6,7 @@ setuptools' automatic discovery cannot rename folders, and keeps setuptools' wor
 [tool.distutils] table could say the same, but setuptools warns that it is experimental).
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOMS = ("app", "models", "build", "resources")
 
@@ -14,7 +14,10 @@ packages = ["posefinder"]
 package_dir = {"posefinder": "posefinder"}
 for room in ROOMS:
     package_dir[f"posefinder.{room}"] = room
-    packages += [f"posefinder.{p}" for p in find_packages(where=".", include=[room, f"{room}.*"])]
+    # namespace discovery: data folders without an __init__.py (resources/icons, resources/onnx) are packages
+    # too, as setuptools counts them when it copies package data (it warns about any left out)
+    found = find_namespace_packages(where=".", include=[room, f"{room}.*"], exclude=["*.__pycache__"])
+    packages += [f"posefinder.{p}" for p in found]
 
 WORK_DIR = ".pybuild"  # exists in every checkout (.pybuild/.gitkeep)
 

@@ -46,9 +46,11 @@ def test_pip_install_leaves_build_folder_alone(tmp_path, editable):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert _tree(src / "build") == before
-    # setuptools reads our configuration without deprecation or experimental-feature warnings
+    # setuptools reads our configuration without deprecation, experimental-feature or package-discovery
+    # warnings (a data folder such as resources/icons left out of `packages` "would be ignored")
     said = (proc.stdout + proc.stderr).splitlines()
-    warned = [line for line in said if "deprecat" in line.lower() or "experimental" in line.lower()]
+    flags = ("deprecat", "experimental", "would be ignored", "absent from the `packages`")
+    warned = [line for line in said if any(f in line.lower() for f in flags)]
     assert not warned, "\n".join(warned)
     check = (
         "import posefinder.app.cli, posefinder.models.skeleton, posefinder.build, posefinder.resources;"
