@@ -74,6 +74,10 @@ class FinetuneOptions:
     flip: float = 0.5
     scale_min: float = 0.8
     colour: float = 0.1
+    # share of the training crops drawn from the base's own synthetic training figures (rehearsal, so the
+    # model keeps what it knew while it learns the corrections' style); None: REHEARSAL_SHARE when the base's
+    # card says it trained on synthetic figures, else 0 (an imported or real-data model has none to replay)
+    rehearse: float | None = None
     name: str | None = None  # name of the new version (default <base>-ftN)
     out: Path | None = None  # working folder (default: a temporary one, removed afterwards)
     threads: int | None = None  # torch threads (default: torch's)
@@ -223,26 +227,55 @@ def better(after: dict[str, float], before: dict[str, float]) -> bool:
 # -- training ---------------------------------------------------------------------------------------------
 
 
-class CorrectionSource:
-    """The training corrections as a pose source of build/data/pose.py (crops, augmentation, targets)."""
+#: the rehearsal share of a base trained on synthetic figures (benchmarks/finetune_corrections.py: with a
+#: base at OKS@50 0.74, 400 steps at lr 1e-3 kept the old style within -0.03 where no rehearsal lost 0.16)
+REHEARSAL_SHARE = 0.5
 
-    def __init__(self, corrections, images: _Images, config, seed: int) -> None:
+
+def rehearsal_figures(card) -> dict | None:
+    """The synthetic training set the base's card records ({"synthetic": n, "seed": s, "size": [w, h]}), the
+    first one; None when it trained on none."""
+    for entry in (card.training_data or {}).get("train", []) or []:
+        if isinstance(entry, dict) and int(entry.get("synthetic", 0) or 0) > 0:
+            return entry
+    return None
+
+
+def rehearsal_share(options: "FinetuneOptions", card) -> float:
+    if options.rehearse is not None:
+        return float(options.rehearse)
+    return REHEARSAL_SHARE if rehearsal_figures(card) is not None else 0.0
+
+
+class CorrectionSource:
+    """The training corrections as a pose source of build/data/pose.py (crops, augmentation, targets),
+    optionally mixed with rehearsal figures: indices past the corrections draw a random figure of
+    `rehearsal` (a SyntheticPoseDataset), so that `share` of the crops come from it."""
+
+    def __init__(self, corrections, images: _Images, config, seed: int, rehearsal=None, share: float = 0.0) -> None:
         self.corrections, self.images, self.config, self.seed = list(corrections), images, config, seed
+        self.rehearsal = rehearsal if share > 0 else None
+        n = len(self.corrections)
+        self.rehearsed = 0 if self.rehearsal is None else max(1, int(round(n * share / (1.0 - share))))
 
     def __len__(self) -> int:
-        return len(self.corrections)
+        return len(self.corrections) + self.rehearsed
 
     def item(self, index: int):
         c = self.corrections[index]
         return self.images(c.path), c.pose
 
     def sample(self, index: int, rng):
-        from posefinder.build.data.pose import crop_sample
-
-        image, pose = self.item(index)
-        out = crop_sample(image, pose, self.config, rng)
         import numpy as np
 
+        from posefinder.build.data.pose import crop_sample
+
+        if index >= len(self.corrections) and self.rehearsal is not None:
+            figure = int(rng.integers(len(self.rehearsal))) if rng is not None else index % len(self.rehearsal)
+            out = self.rehearsal.sample(figure, rng)
+        else:
+            image, pose = self.item(index)
+            out = crop_sample(image, pose, self.config, rng)
         out["index"] = np.int64(index)
         return out
 
@@ -351,7 +384,15 @@ def train(net, card, train_corrections, images: _Images, options: FinetuneOption
         architecture=_MODULE_ARCH[card.architecture], net=net, lr=options.lr, schedule="cosine", matcher_weight=0.0,
         train_sources=False, smoothing=float(inference.get("smoothing", 0.1)),
     )  # fmt: skip
-    source = CorrectionSource(train_corrections, images, config, options.seed)
+    share, rehearsal = rehearsal_share(options, card), None
+    if share > 0:
+        from posefinder.build.data.pose import SyntheticPoseDataset
+
+        figures = rehearsal_figures(card) or {}
+        width, height = figures.get("size", (net.input_size, net.input_size))
+        rehearsal = SyntheticPoseDataset(int(figures.get("synthetic", 20_000)), seed=int(figures.get("seed", 0)),
+                                         config=config, size=(int(width), int(height)))  # fmt: skip
+    source = CorrectionSource(train_corrections, images, config, options.seed, rehearsal, share)
     stream = ResumableBatches(cast(Any, source), batch_size, seed=options.seed)  # a pose source, by duck typing
     loader = ResumableLoader(stream, module, num_workers=0)
     if options.threads:
@@ -383,6 +424,8 @@ def finetune(options: FinetuneOptions, progress: Progress | None = None, cancel=
         raise TrainingError("--steps and --batch-size must be at least 1")
     if not 0.2 <= options.held_out < 1:
         raise TrainingError("--held-out must be at least 0.2 (a fifth of the corrections judges the result) and below 1")
+    if options.rehearse is not None and not 0 <= options.rehearse < 1:
+        raise TrainingError("--rehearse must be at least 0 and below 1 (the share of crops from the base's own figures)")
     _report(progress, 0.0, "reading the corrections")
     usable, skipped = gather(options)
     skipped_text = [f"pose {c.pose_id}: {why}" for c, why in skipped]
@@ -462,6 +505,7 @@ def _export(path: Path, net, bundle, card, base, result: FinetuneResult, options
         "training": {"steps": result.steps, "batch_size": options.batch_size, "lr": options.lr,
                      "schedule": "cosine", "rotation": options.rotation, "flip": options.flip,
                      "scale_min": options.scale_min, "colour": options.colour,
+                     "rehearsal": {"share": rehearsal_share(options, card), "figures": rehearsal_figures(card)},
                      "trained": _trained_parts(card.architecture), "frozen": _frozen_parts(card.architecture),
                      "batch_norm": "statistics kept", "seconds": result.seconds},
         "finetuned_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -30,6 +30,10 @@ def add_arguments(parser) -> None:
                              f"(default {d.held_out:g})")
     parser.add_argument("--rotation", type=float, default=d.rotation, metavar="DEG",
                         help=f"largest random rotation of training crops (default {d.rotation:g})")
+    parser.add_argument("--rehearse", type=float, default=None, metavar="F",
+                        help="share of the training crops drawn from the base's own synthetic training figures, so "
+                             "it keeps what it knew (default: 0.5 when the base's card lists synthetic figures, "
+                             "else 0)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="working folder to keep (default: a temporary one)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -41,6 +45,7 @@ def run(args) -> int:
     options = FinetuneOptions(
         library=args.library, model=args.model, name=args.name, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, held_out=args.held_out, rotation=args.rotation, out=args.out, threads=args.threads,
+        rehearse=args.rehearse,
     )  # fmt: skip
     interactive = sys.stderr.isatty() and not args.json
     last = [""]

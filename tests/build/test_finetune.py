@@ -175,6 +175,7 @@ def test_an_imported_model_of_the_authors_fine_tunes(library, tmp_path, capsys):
         (["--held-out", "0.1"], "--held-out must be at least 0.2"),
         (["--model", "nope"], "no installed model named 'nope'"),
         (["--steps", "0"], "--steps and --batch-size must be at least 1"),
+        (["--rehearse", "1"], "--rehearse must be at least 0 and below 1"),
     ],
 )
 def test_bad_options_are_clear_errors_that_change_nothing(library, tiny, capsys, argv, message):
@@ -187,3 +188,37 @@ def test_bad_options_are_clear_errors_that_change_nothing(library, tiny, capsys,
 def test_a_folder_that_is_no_library_is_a_clear_error(tmp_path, tiny, capsys):
     assert train_cli.main(["finetune", "--library", str(tmp_path / "nowhere")]) == 1
     assert "no PoseFinder library" in capsys.readouterr().err
+
+
+def test_a_base_trained_on_synthetic_figures_rehearses_them_and_others_do_not(tmp_path):
+    from types import SimpleNamespace
+
+    from posefinder.build.data.pose import CropConfig, SyntheticPoseDataset
+    from posefinder.build.finetune import REHEARSAL_SHARE, CorrectionSource, rehearsal_figures, rehearsal_share
+    from posefinder.models.pose import Pose
+
+    synthetic = SimpleNamespace(training_data={"train": [{"synthetic": 500, "seed": 3, "size": [96, 96]}]})
+    imported = SimpleNamespace(training_data={"train": [{"source": "the authors' release"}]})
+    assert rehearsal_figures(synthetic) == {"synthetic": 500, "seed": 3, "size": [96, 96]}
+    assert rehearsal_figures(imported) is None
+    assert rehearsal_share(FinetuneOptions(library=tmp_path), synthetic) == REHEARSAL_SHARE
+    assert rehearsal_share(FinetuneOptions(library=tmp_path), imported) == 0.0
+    assert rehearsal_share(FinetuneOptions(library=tmp_path, rehearse=0.0), synthetic) == 0.0
+
+    import numpy as np
+
+    config = CropConfig(crop_size=64, heatmap_size=32)
+    image = np.full((96, 96, 3), 255, np.uint8)
+    kp = np.zeros((25, 3))
+    kp[:17] = [[30 + i, 20 + 3 * i, 2] for i in range(17)]
+    corrections = [SimpleNamespace(path=tmp_path / f"{i}.png", pose=Pose(kp.copy(), image_size=(96, 96)))
+                   for i in range(4)]  # fmt: skip
+    figures = SyntheticPoseDataset(500, seed=3, config=config, size=(96, 96))
+    source = CorrectionSource(corrections, lambda _p: image, config, 0, figures, 0.5)
+    assert len(source) == 8 and source.rehearsed == 4
+    rng = np.random.default_rng(0)
+    own = source.sample(1, rng)
+    replayed = source.sample(6, rng)
+    assert int(replayed["index"]) == 6 and replayed["image"].shape == own["image"].shape
+    assert not np.array_equal(replayed["image"], own["image"])  # a rendered figure, not a correction
+    assert len(CorrectionSource(corrections, lambda _p: image, config, 0, figures, 0.0)) == 4
