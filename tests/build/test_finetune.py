@@ -214,11 +214,12 @@ def test_a_base_trained_on_synthetic_figures_rehearses_them_and_others_do_not(tm
     corrections = [SimpleNamespace(path=tmp_path / f"{i}.png", pose=Pose(kp.copy(), image_size=(96, 96)))
                    for i in range(4)]  # fmt: skip
     figures = SyntheticPoseDataset(500, seed=3, config=config, size=(96, 96))
-    source = CorrectionSource(corrections, lambda _p: image, config, 0, figures, 0.5)
+    images = cast(Any, lambda _p: image)  # a stand-in for the images reader
+    source = CorrectionSource(corrections, images, config, 0, figures, 0.5)
     assert len(source) == 8 and source.rehearsed == 4
     rng = np.random.default_rng(0)
     own = source.sample(1, rng)
     replayed = source.sample(6, rng)
     assert int(replayed["index"]) == 6 and replayed["image"].shape == own["image"].shape
     assert not np.array_equal(replayed["image"], own["image"])  # a rendered figure, not a correction
-    assert len(CorrectionSource(corrections, lambda _p: image, config, 0, figures, 0.0)) == 4
+    assert len(CorrectionSource(corrections, images, config, 0, figures, 0.0)) == 4
