@@ -17,31 +17,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from estimators import PAPER_MS, sample_image  # noqa: E402
+from estimators import PAPER_MS, interleaved, sample_image  # noqa: E402
 
 
 def timed(fns: dict, rounds: int, sync) -> dict[str, float]:
-    """Median ms of each callable over interleaved rounds (one warm-up call each), the device synchronised."""
-    for f in fns.values():
-        f()
-    sync()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, f in fns.items():
-            sync()
-            t = time.perf_counter()
+    """estimators.interleaved with each call ending in a device synchronisation (every call starts on an idle
+    device, since the one before it ended synchronised)."""
+
+    def synced(f):
+        def run():
             f()
             sync()
-            times[name].append((time.perf_counter() - t) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}
+
+        return run
+
+    sync()
+    return interleaved({k: synced(f) for k, f in fns.items()}, rounds)
 
 
 def one_character_segmenter(nets, torch):

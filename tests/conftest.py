@@ -63,34 +63,29 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def add_train(shared_data) -> Path:
-    path = shared_data / "add" / "train.json"
+def _shared_file(path: Path) -> Path:
+    """A file of ../shared/data, or a skip naming it where it is absent."""
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def add_train(shared_data) -> Path:
+    return _shared_file(shared_data / "add" / "train.json")
 
 
 @pytest.fixture(scope="session")
 def add_val(shared_data) -> Path:
-    path = shared_data / "add" / "val.json"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
+    return _shared_file(shared_data / "add" / "val.json")
 
 
 @pytest.fixture(scope="session")
 def megumin(shared_data) -> Path:
-    path = shared_data / "samples" / "megumin.png"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
+    return _shared_file(shared_data / "samples" / "megumin.png")
 
 
 @pytest.fixture(scope="session")
 def portrait_sample(shared_data) -> Path:
     """A real non-square illustration (550x768, one character): samples/aniseg_799905.jpg."""
-    path = shared_data / "samples" / "aniseg_799905.jpg"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
+    return _shared_file(shared_data / "samples" / "aniseg_799905.jpg")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,3 +81,22 @@ def write_coco(path: Path, records: Sequence[tuple[str | None, Pose]]) -> Path:
 def write_json(path: Path, obj) -> Path:
     path.write_text(json.dumps(obj))
     return path
+
+
+@contextlib.contextmanager
+def counting_block_reads(monkeypatch):
+    """The rows each block read of the exact scan (scan._block_lower) touched, listed while the block runs."""
+    from posefinder.models.library.search import scan
+
+    read: list[int] = []
+    real = scan._block_lower
+
+    def counting(i, p, sel, rows):
+        read.append(sel.stop - sel.start if rows is None else len(rows))
+        return real(i, p, sel, rows)
+
+    monkeypatch.setattr(scan, "_block_lower", counting)
+    try:
+        yield read
+    finally:
+        monkeypatch.setattr(scan, "_block_lower", real)

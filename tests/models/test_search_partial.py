@@ -4,7 +4,7 @@ others, mirrored, with an orientation term, after updates and merges, and from a
 
 import numpy as np
 import pytest
-from library_helpers import random_pose, random_poses
+from library_helpers import counting_block_reads, random_pose, random_poses
 
 from posefinder.models import skeleton
 from posefinder.models.descriptor import Query, query_distance
@@ -117,16 +117,8 @@ def test_the_masked_bound_never_exceeds_the_distance_and_prunes_most_rows(monkey
             covered = np.all(sources[:, index.pattern_of_rows()] != pruning.UNBOUNDED, axis=0)
             fin = covered & np.isfinite(exact)
             assert fin.sum() > 0.6 * len(index) and np.all(lower[fin] <= exact[fin]), name
-            read = []
-            real = scan._block_lower
-
-            def counting(i, p, sel, rows):
-                read.append(sel.stop - sel.start if rows is None else len(rows))
-                return real(i, p, sel, rows)
-
-            monkeypatch.setattr(scan, "_block_lower", counting)
-            got = exact_knn(index, query, 10)
-            monkeypatch.setattr(scan, "_block_lower", real)
+            with counting_block_reads(monkeypatch) as read:
+                got = exact_knn(index, query, 10)
             want = exact_knn(_without_projection(index), query, 10)
             assert got.rows.tolist() == want.rows.tolist() and np.array_equal(got.distances, want.distances)
             # the matrix is read for the rows the bound cannot rule out and those no mask covers, only

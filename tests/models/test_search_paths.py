@@ -4,7 +4,7 @@ closer than float32 resolves, and the pass's lower bound itself."""
 
 import numpy as np
 import pytest
-from library_helpers import random_pose, random_poses
+from library_helpers import counting_block_reads, random_pose, random_poses
 
 from posefinder.models import skeleton
 from posefinder.models.descriptor import Query, query_distance
@@ -177,15 +177,8 @@ def test_the_projection_value_is_a_lower_bound_and_prunes_most_rows(monkeypatch)
         exact, _ = scan.exact_distances_sq(index, plans, np.arange(len(index)))
         fin = np.isfinite(lower)
         assert fin.sum() > (3000 if joints is None else 250) and np.all(lower[fin] <= exact[fin])
-        seen = []
-        real = scan._block_lower
-        def counting(i, p, sel, rows):
-            seen.append(sel.stop - sel.start if rows is None else len(rows))
-            return real(i, p, sel, rows)
-
-        monkeypatch.setattr(scan, "_block_lower", counting)
-        got = exact_knn(index, query, 10)
-        monkeypatch.setattr(scan, "_block_lower", real)
+        with counting_block_reads(monkeypatch) as seen:
+            got = exact_knn(index, query, 10)
         want = exact_knn(_without_projection(index), query, 10)
         assert got.rows.tolist() == want.rows.tolist() and np.array_equal(got.distances, want.distances)
         assert got.mirrored.tolist() == want.mirrored.tolist()
