@@ -61,8 +61,8 @@ class Library:
         self.ann_threshold = ANN_THRESHOLD
         self._ann = None  # ann.AnnIndex, held while it matches the descriptor cache
         self._tag_ids = TagIdCache()  # each filtered tag's image ids, until the tags change
-        # ((generation, entries), (image ids, poses per image)) of the last character-count filter
-        self._characters_cache: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
+        # (generation, (image ids, poses per image)) of the last character-count filter
+        self._characters_cache: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     # -- opening and closing -------------------------------------------------------------------------------
     @classmethod
@@ -383,11 +383,11 @@ class Library:
     def _images_with_characters(self, live: LiveIndex, characters: str) -> np.ndarray:
         """The ids of the images with one ("one") or several ("several") live poses, kept per generation."""
         cached = self._characters_cache
-        if cached is not None and cached[0] == (live.generation, len(live)):
+        if cached is not None and cached[0] == live.generation:
             ids, counts = cached[1]
         else:
             ids, counts = np.unique(live.image_ids(), return_counts=True)
-            self._characters_cache = ((live.generation, len(live)), (ids, counts))
+            self._characters_cache = (live.generation, (ids, counts))
         return ids[counts == 1] if characters == "one" else ids[counts >= 2]
 
     def _filtered_image_ids(self, folder) -> np.ndarray:
